@@ -1,0 +1,510 @@
+//! Every tunable in one struct, loaded from TOML with `--set key=value` overrides.
+//!
+//! `backtests/default.toml` documents each key; a test checks that it equals `Config::default()`.
+
+use crate::event::{decimal, Symbol};
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: String, message: String },
+    #[error("unknown config key `{key}` (in {origin}); run `flashmm config` to see every key")]
+    UnknownKey { key: String, origin: String },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+    #[error("--set {arg:?}: expected KEY=VALUE, for example --set strategy.levels=5")]
+    SetSyntax { arg: String },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub market: MarketConfig,
+    pub features: FeatureConfig,
+    pub strategy: StrategyConfig,
+    pub risk: RiskConfig,
+    pub predict: PredictConfig,
+    pub venue: VenueConfig,
+    pub backtest: BacktestConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MarketConfig {
+    pub symbol: Symbol,
+    #[serde(with = "decimal")]
+    pub tick_size: Decimal,
+    #[serde(with = "decimal")]
+    pub lot_size: Decimal,
+    #[serde(with = "decimal")]
+    pub min_qty: Decimal,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeatureConfig {
+    pub momentum_trades: u32,
+    pub window_s: u64,
+    pub depth_levels: u32,
+    pub vol_sample_ms: u64,
+    pub vol_halflife_s: f64,
+    pub vol_min_samples: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StrategyConfig {
+    pub levels: u32,
+    #[serde(with = "decimal")]
+    pub base_size: Decimal,
+    #[serde(with = "decimal")]
+    pub size_multiplier: Decimal,
+    #[serde(with = "decimal")]
+    pub level_spacing_bps: Decimal,
+    #[serde(with = "decimal")]
+    pub base_half_spread_bps: Decimal,
+    #[serde(with = "decimal")]
+    pub vol_spread_mult: Decimal,
+    #[serde(with = "decimal")]
+    pub min_spread_bps: Decimal,
+    #[serde(with = "decimal")]
+    pub prediction_weight: Decimal,
+    pub gamma: f64,
+    pub inventory_horizon_s: f64,
+    #[serde(with = "decimal")]
+    pub refresh_tolerance_bps: Decimal,
+    #[serde(with = "decimal")]
+    pub size_tolerance: Decimal,
+    pub min_refresh_ms: u64,
+    pub post_only: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RiskConfig {
+    #[serde(with = "decimal")]
+    pub max_position: Decimal,
+    #[serde(with = "decimal")]
+    pub max_notional: Decimal,
+    #[serde(with = "decimal")]
+    pub daily_loss_limit: Decimal,
+    pub kill_sigma: f64,
+    pub kill_window_ms: u64,
+    pub kill_min_move_bps: f64,
+    pub kill_cooldown_s: u64,
+    pub stale_feed_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PredictConfig {
+    pub interval_ms: u64,
+    pub ttl_ms: u64,
+    pub timeout_ms: u64,
+    pub horizon_s: u64,
+    #[serde(with = "decimal")]
+    pub rules_signal_bps: Decimal,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueKind {
+    /// Queue ahead = visible size at our price on arrival; only trades at our price shrink it.
+    Conservative,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VenueConfig {
+    pub entry_latency_ms: u64,
+    pub cancel_latency_ms: u64,
+    pub response_latency_ms: u64,
+    #[serde(with = "decimal")]
+    pub maker_fee_bps: Decimal,
+    #[serde(with = "decimal")]
+    pub taker_fee_bps: Decimal,
+    pub queue: QueueKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BacktestConfig {
+    pub predictor_latency_ms: u64,
+    /// JSONL script for the `stub` predictor; empty means always neutral.
+    pub stub_script: String,
+}
+
+impl Default for MarketConfig {
+    fn default() -> Self {
+        MarketConfig {
+            symbol: Symbol::new("BTCUSDT").unwrap_or_else(|_| unreachable!()),
+            tick_size: dec!(0.01),
+            lot_size: dec!(0.00001),
+            min_qty: dec!(0.00001),
+        }
+    }
+}
+
+impl Default for FeatureConfig {
+    fn default() -> Self {
+        FeatureConfig {
+            momentum_trades: 50,
+            window_s: 60,
+            depth_levels: 5,
+            vol_sample_ms: 1000,
+            vol_halflife_s: 60.0,
+            vol_min_samples: 30,
+        }
+    }
+}
+
+impl Default for StrategyConfig {
+    fn default() -> Self {
+        StrategyConfig {
+            levels: 3,
+            base_size: dec!(0.001),
+            size_multiplier: dec!(1.5),
+            level_spacing_bps: dec!(1.0),
+            base_half_spread_bps: dec!(1.0),
+            vol_spread_mult: dec!(1.0),
+            min_spread_bps: dec!(1.0),
+            prediction_weight: dec!(0.5),
+            gamma: 0.5,
+            inventory_horizon_s: 60.0,
+            refresh_tolerance_bps: dec!(0.5),
+            size_tolerance: dec!(0.5),
+            min_refresh_ms: 250,
+            post_only: true,
+        }
+    }
+}
+
+impl Default for RiskConfig {
+    fn default() -> Self {
+        RiskConfig {
+            max_position: dec!(0.05),
+            max_notional: dec!(5000),
+            daily_loss_limit: dec!(250),
+            kill_sigma: 5.0,
+            kill_window_ms: 1000,
+            kill_min_move_bps: 2.0,
+            kill_cooldown_s: 60,
+            stale_feed_ms: 5000,
+        }
+    }
+}
+
+impl Default for PredictConfig {
+    fn default() -> Self {
+        PredictConfig {
+            interval_ms: 1000,
+            ttl_ms: 5000,
+            timeout_ms: 30_000,
+            horizon_s: 30,
+            rules_signal_bps: dec!(2.0),
+        }
+    }
+}
+
+impl Default for VenueConfig {
+    fn default() -> Self {
+        VenueConfig {
+            entry_latency_ms: 50,
+            cancel_latency_ms: 50,
+            response_latency_ms: 0,
+            maker_fee_bps: dec!(0),
+            taker_fee_bps: dec!(2.5),
+            queue: QueueKind::Conservative,
+        }
+    }
+}
+
+impl Default for BacktestConfig {
+    fn default() -> Self {
+        BacktestConfig {
+            predictor_latency_ms: 1,
+            stub_script: String::new(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            market: MarketConfig::default(),
+            features: FeatureConfig::default(),
+            strategy: StrategyConfig::default(),
+            risk: RiskConfig::default(),
+            predict: PredictConfig::default(),
+            venue: VenueConfig::default(),
+            backtest: BacktestConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads `file` (or the defaults), applies `--set` overrides in order, then validates.
+    pub fn load(file: Option<&Path>, sets: &[String]) -> Result<Config, ConfigError> {
+        let mut table = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.display().to_string(),
+                    source,
+                })?;
+                let t: toml::Table =
+                    text.parse()
+                        .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                            path: p.display().to_string(),
+                            message: e.message().to_string(),
+                        })?;
+                check_keys(&t, &Config::default_table(), "", &p.display().to_string())?;
+                t
+            }
+            None => toml::Table::new(),
+        };
+        for s in sets {
+            apply_set(&mut table, s)?;
+        }
+        Config::from_table(table)
+    }
+
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        let t: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                path: "<text>".into(),
+                message: e.message().to_string(),
+            })?;
+        check_keys(&t, &Config::default_table(), "", "<text>")?;
+        Config::from_table(t)
+    }
+
+    fn from_table(table: toml::Table) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| invalid(&type_error_key(&e), e.message()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn default_table() -> toml::Table {
+        toml::Table::try_from(Config::default()).unwrap_or_default()
+    }
+
+    /// The canonical TOML of the effective configuration, as journaled in `SessionStart`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# config could not be rendered: {e}"))
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let pos = |key: &str, v: Decimal| {
+            if v > Decimal::ZERO {
+                Ok(())
+            } else {
+                Err(invalid(key, format!("must be greater than 0, got {v}")))
+            }
+        };
+        let nonneg = |key: &str, v: Decimal| {
+            if v >= Decimal::ZERO {
+                Ok(())
+            } else {
+                Err(invalid(key, format!("must not be negative, got {v}")))
+            }
+        };
+        let posf = |key: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(invalid(
+                    key,
+                    format!("must be a finite number greater than 0, got {v}"),
+                ))
+            }
+        };
+        let posu = |key: &str, v: u64| {
+            if v > 0 {
+                Ok(())
+            } else {
+                Err(invalid(key, "must be greater than 0"))
+            }
+        };
+        let m = &self.market;
+        pos("market.tick_size", m.tick_size)?;
+        pos("market.lot_size", m.lot_size)?;
+        pos("market.min_qty", m.min_qty)?;
+        let f = &self.features;
+        posu("features.momentum_trades", f.momentum_trades as u64)?;
+        posu("features.window_s", f.window_s)?;
+        posu("features.depth_levels", f.depth_levels as u64)?;
+        posu("features.vol_sample_ms", f.vol_sample_ms)?;
+        posf("features.vol_halflife_s", f.vol_halflife_s)?;
+        posu("features.vol_min_samples", f.vol_min_samples as u64)?;
+        let s = &self.strategy;
+        if !(1..=20).contains(&s.levels) {
+            return Err(invalid(
+                "strategy.levels",
+                format!("must be between 1 and 20, got {}", s.levels),
+            ));
+        }
+        pos("strategy.base_size", s.base_size)?;
+        if s.base_size < m.min_qty {
+            return Err(invalid(
+                "strategy.base_size",
+                format!("{} is below market.min_qty {}", s.base_size, m.min_qty),
+            ));
+        }
+        pos("strategy.size_multiplier", s.size_multiplier)?;
+        nonneg("strategy.level_spacing_bps", s.level_spacing_bps)?;
+        nonneg("strategy.base_half_spread_bps", s.base_half_spread_bps)?;
+        nonneg("strategy.vol_spread_mult", s.vol_spread_mult)?;
+        nonneg("strategy.min_spread_bps", s.min_spread_bps)?;
+        nonneg("strategy.prediction_weight", s.prediction_weight)?;
+        if !(s.gamma.is_finite() && s.gamma >= 0.0) {
+            return Err(invalid("strategy.gamma", "must be a finite number >= 0"));
+        }
+        posf("strategy.inventory_horizon_s", s.inventory_horizon_s)?;
+        nonneg("strategy.refresh_tolerance_bps", s.refresh_tolerance_bps)?;
+        if !(Decimal::ZERO..=Decimal::ONE).contains(&s.size_tolerance) {
+            return Err(invalid(
+                "strategy.size_tolerance",
+                "must be between 0 and 1",
+            ));
+        }
+        let r = &self.risk;
+        pos("risk.max_position", r.max_position)?;
+        pos("risk.max_notional", r.max_notional)?;
+        pos("risk.daily_loss_limit", r.daily_loss_limit)?;
+        posf("risk.kill_sigma", r.kill_sigma)?;
+        posu("risk.kill_window_ms", r.kill_window_ms)?;
+        if !(r.kill_min_move_bps.is_finite() && r.kill_min_move_bps >= 0.0) {
+            return Err(invalid(
+                "risk.kill_min_move_bps",
+                "must be a finite number >= 0",
+            ));
+        }
+        posu("risk.stale_feed_ms", r.stale_feed_ms)?;
+        let p = &self.predict;
+        posu("predict.interval_ms", p.interval_ms)?;
+        posu("predict.ttl_ms", p.ttl_ms)?;
+        posu("predict.timeout_ms", p.timeout_ms)?;
+        posu("predict.horizon_s", p.horizon_s)?;
+        nonneg("predict.rules_signal_bps", p.rules_signal_bps)?;
+        if p.rules_signal_bps > dec!(500) {
+            return Err(invalid("predict.rules_signal_bps", "must be at most 500"));
+        }
+        // Fees may be negative (a rebate) but a rebate above 100% is a typo.
+        for (key, v) in [
+            ("venue.maker_fee_bps", self.venue.maker_fee_bps),
+            ("venue.taker_fee_bps", self.venue.taker_fee_bps),
+        ] {
+            if v.abs() > dec!(1000) {
+                return Err(invalid(key, format!("{v} bps is not a plausible fee")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Finds the first key in `t` that the schema (`known`) does not have.
+fn check_keys(
+    t: &toml::Table,
+    known: &toml::Table,
+    prefix: &str,
+    origin: &str,
+) -> Result<(), ConfigError> {
+    for (k, v) in t {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match known.get(k) {
+            None => {
+                return Err(ConfigError::UnknownKey {
+                    key,
+                    origin: origin.to_string(),
+                })
+            }
+            Some(toml::Value::Table(kt)) => match v {
+                toml::Value::Table(vt) => check_keys(vt, kt, &key, origin)?,
+                _ => return Err(invalid(&key, "must be a table (a [section])")),
+            },
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn apply_set(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError> {
+    let (key, raw) = arg.split_once('=').ok_or_else(|| ConfigError::SetSyntax {
+        arg: arg.to_string(),
+    })?;
+    let key = key.trim();
+    let path: Vec<&str> = key.split('.').collect();
+    let mut known = Config::default_table();
+    let mut node = table;
+    for (i, part) in path.iter().enumerate() {
+        let last = i + 1 == path.len();
+        let unknown = || ConfigError::UnknownKey {
+            key: key.to_string(),
+            origin: "--set".into(),
+        };
+        let k = known.get(*part).cloned().ok_or_else(unknown)?;
+        if last {
+            if matches!(k, toml::Value::Table(_)) {
+                return Err(invalid(key, "is a section; set one of its keys"));
+            }
+            node.insert(part.to_string(), parse_value(raw.trim()));
+        } else {
+            let toml::Value::Table(kt) = k else {
+                return Err(unknown());
+            };
+            known = kt;
+            let entry = node
+                .entry(part.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let toml::Value::Table(next) = entry else {
+                return Err(invalid(key, "is not a section"));
+            };
+            node = next;
+        }
+    }
+    Ok(())
+}
+
+/// A TOML literal if it parses as one (`5`, `true`, `"x"`), otherwise the text as a string.
+fn parse_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+/// toml's type errors name the field but not its section; recover what we can.
+fn type_error_key(e: &toml::de::Error) -> String {
+    let msg = e.message();
+    if let Some(start) = msg.find("for key `") {
+        let rest = &msg[start + 9..];
+        if let Some(end) = rest.find('`') {
+            return rest[..end].to_string();
+        }
+    }
+    "config".into()
+}

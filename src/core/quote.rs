@@ -1,0 +1,252 @@
+//! Quote generation: reservation price, half-spread and a ladder of levels per side.
+//!
+//! reservation = mid + prediction skew - inventory skew, where
+//!   prediction skew = mid x price_change_bps/1e4 x confidence x strategy.prediction_weight
+//!   inventory skew  = q x gamma x (sigma x mid)^2 x T   (the Avellaneda-Stoikov term)
+//! and the half-spread is base + vol_spread_mult x sigma (bps), never below min_spread / 2.
+
+use crate::config::Config;
+use crate::event::{Bound, Features, PredictionUsed, QuoteLevel, Side};
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+
+const BPS: Decimal = dec!(10000);
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ladder {
+    pub reservation: Decimal,
+    pub prediction_skew: Decimal,
+    pub inventory_skew: Decimal,
+    pub half_spread_bps: Decimal,
+    pub bids: Vec<QuoteLevel>,
+    pub asks: Vec<QuoteLevel>,
+    pub bounds: Vec<Bound>,
+}
+
+/// Rounds toward the side that is safe for us: bids down, asks up; sizes always down.
+pub fn round_price(price: Decimal, tick: Decimal, side: Side) -> Decimal {
+    let steps = price / tick;
+    let steps = match side {
+        Side::Buy => steps.floor(),
+        Side::Sell => steps.ceil(),
+    };
+    (steps * tick).normalize()
+}
+
+pub fn round_qty(qty: Decimal, lot: Decimal) -> Decimal {
+    ((qty / lot).floor() * lot).normalize()
+}
+
+fn from_f64(x: f64, dp: u32) -> Decimal {
+    Decimal::from_f64(x)
+        .map(|d| d.round_dp(dp))
+        .unwrap_or(Decimal::ZERO)
+}
+
+/// `None` when there is no two-sided market to quote around.
+pub fn ladder(
+    cfg: &Config,
+    f: &Features,
+    prediction: Option<&PredictionUsed>,
+    position: Decimal,
+) -> Option<Ladder> {
+    let s = &cfg.strategy;
+    let m = &cfg.market;
+    let mid = f.mid;
+    if mid <= Decimal::ZERO || f.best_bid <= Decimal::ZERO || f.best_ask <= f.best_bid {
+        return None;
+    }
+    let mut bounds = Vec::new();
+    let prediction_skew = prediction
+        .map(|p| mid * p.price_change_bps / BPS * p.confidence * s.prediction_weight)
+        .unwrap_or(Decimal::ZERO)
+        .round_dp(8);
+    // Before the estimate has warmed up, volatility neither widens nor skews the quote.
+    let sigma_bps = if f.vol_samples >= cfg.features.vol_min_samples {
+        f.volatility_bps
+    } else {
+        0.0
+    };
+    let sigma_price = sigma_bps / 1e4 * mid.to_f64().unwrap_or(0.0);
+    let inventory_skew = from_f64(
+        position.to_f64().unwrap_or(0.0)
+            * s.gamma
+            * sigma_price
+            * sigma_price
+            * s.inventory_horizon_s,
+        8,
+    );
+    let reservation = mid + prediction_skew - inventory_skew;
+    let mut half = s.base_half_spread_bps + s.vol_spread_mult * from_f64(sigma_bps, 4);
+    if half * Decimal::TWO < s.min_spread_bps {
+        half = s.min_spread_bps / Decimal::TWO;
+        bounds.push(Bound::MinSpread);
+    }
+    let mut bids = Vec::with_capacity(s.levels as usize);
+    let mut asks = Vec::with_capacity(s.levels as usize);
+    let mut size = s.base_size;
+    for i in 0..s.levels as u8 {
+        let offset = mid * (half + s.level_spacing_bps * Decimal::from(i)) / BPS;
+        let qty = round_qty(size, m.lot_size);
+        size *= s.size_multiplier;
+        if qty < m.min_qty {
+            bounds.push(Bound::MinQty {
+                side: Side::Buy,
+                level: i,
+            });
+            bounds.push(Bound::MinQty {
+                side: Side::Sell,
+                level: i,
+            });
+            continue;
+        }
+        let mut bid = round_price(reservation - offset, m.tick_size, Side::Buy);
+        if bid >= f.best_ask {
+            bid = f.best_ask - m.tick_size;
+            bounds.push(Bound::PostOnlyClamp {
+                side: Side::Buy,
+                level: i,
+            });
+        }
+        if let Some(prev) = bids.last().map(|l: &QuoteLevel| l.price) {
+            if bid >= prev {
+                bid = prev - m.tick_size;
+            }
+        }
+        let mut ask = round_price(reservation + offset, m.tick_size, Side::Sell);
+        if ask <= f.best_bid {
+            ask = f.best_bid + m.tick_size;
+            bounds.push(Bound::PostOnlyClamp {
+                side: Side::Sell,
+                level: i,
+            });
+        }
+        if let Some(prev) = asks.last().map(|l: &QuoteLevel| l.price) {
+            if ask <= prev {
+                ask = prev + m.tick_size;
+            }
+        }
+        if bid > Decimal::ZERO {
+            bids.push(QuoteLevel {
+                level: i,
+                price: bid,
+                qty,
+            });
+        }
+        asks.push(QuoteLevel {
+            level: i,
+            price: ask,
+            qty,
+        });
+    }
+    Some(Ladder {
+        reservation,
+        prediction_skew,
+        inventory_skew,
+        half_spread_bps: half,
+        bids,
+        asks,
+        bounds,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Direction, PredictorKind};
+
+    fn features(bid: Decimal, ask: Decimal) -> Features {
+        Features {
+            best_bid: bid,
+            best_ask: ask,
+            bid_qty: dec!(1),
+            ask_qty: dec!(1),
+            mid: (bid + ask) / Decimal::TWO,
+            ..Features::default()
+        }
+    }
+
+    #[test]
+    fn rounding_is_safe_for_each_side() {
+        assert_eq!(
+            round_price(dec!(100.017), dec!(0.01), Side::Buy),
+            dec!(100.01)
+        );
+        assert_eq!(
+            round_price(dec!(100.011), dec!(0.01), Side::Sell),
+            dec!(100.02)
+        );
+        assert_eq!(
+            round_price(dec!(100.01), dec!(0.01), Side::Sell),
+            dec!(100.01)
+        );
+        assert_eq!(round_qty(dec!(0.0019999), dec!(0.001)), dec!(0.001));
+    }
+
+    #[test]
+    fn symmetric_ladder_without_skew() {
+        let cfg = Config::default();
+        let f = features(dec!(9999.99), dec!(10000.01));
+        let l = ladder(&cfg, &f, None, Decimal::ZERO).unwrap();
+        assert_eq!(l.reservation, dec!(10000));
+        // 1 bp half spread on 10000 = 1.00; level spacing 1 bp.
+        let bids: Vec<_> = l.bids.iter().map(|q| q.price).collect();
+        let asks: Vec<_> = l.asks.iter().map(|q| q.price).collect();
+        assert_eq!(bids, vec![dec!(9999), dec!(9998), dec!(9997)]);
+        assert_eq!(asks, vec![dec!(10001), dec!(10002), dec!(10003)]);
+        let sizes: Vec<_> = l.bids.iter().map(|q| q.qty).collect();
+        assert_eq!(sizes, vec![dec!(0.001), dec!(0.0015), dec!(0.00225)]);
+    }
+
+    #[test]
+    fn bullish_prediction_and_long_inventory_move_the_reservation() {
+        let cfg = Config::default();
+        let f = features(dec!(9999.99), dec!(10000.01));
+        let p = PredictionUsed {
+            request_id: 1,
+            response_seq: 1,
+            source: PredictorKind::Rules,
+            direction: Direction::Bullish,
+            confidence: dec!(0.5),
+            price_change_bps: dec!(4),
+            age_ms: 0,
+        };
+        let l = ladder(&cfg, &f, Some(&p), Decimal::ZERO).unwrap();
+        // 10000 x 4/1e4 x 0.5 x 0.5 = 1.
+        assert_eq!(l.prediction_skew, dec!(1));
+        assert_eq!(l.reservation, dec!(10001));
+        let mut f2 = f.clone();
+        f2.volatility_bps = 1.0;
+        f2.vol_samples = 1000;
+        let long = ladder(&cfg, &f2, None, dec!(0.05)).unwrap();
+        // 0.05 x 0.5 x (1e-4 x 10000)^2 x 60 = 1.5
+        assert_eq!(long.inventory_skew, dec!(1.5));
+        assert_eq!(long.reservation, dec!(9998.5));
+    }
+
+    #[test]
+    fn post_only_clamp_keeps_bids_below_the_ask() {
+        let mut cfg = Config::default();
+        cfg.strategy.base_half_spread_bps = dec!(0);
+        cfg.strategy.min_spread_bps = dec!(0);
+        cfg.strategy.vol_spread_mult = dec!(0);
+        let f = features(dec!(100.00), dec!(100.01));
+        let p = PredictionUsed {
+            request_id: 1,
+            response_seq: 1,
+            source: PredictorKind::Rules,
+            direction: Direction::Bullish,
+            confidence: dec!(1),
+            price_change_bps: dec!(100),
+            age_ms: 0,
+        };
+        let l = ladder(&cfg, &f, Some(&p), Decimal::ZERO).unwrap();
+        assert!(l.bids.iter().all(|q| q.price < f.best_ask));
+        assert!(l.asks.iter().all(|q| q.price > f.best_bid));
+        assert!(l.bounds.contains(&Bound::PostOnlyClamp {
+            side: Side::Buy,
+            level: 0
+        }));
+    }
+}

@@ -1,0 +1,13 @@
+//! FlashMM: an event-sourced market maker. See ARCHITECTURE.md for the map.
+
+pub mod config;
+pub mod core;
+pub mod event;
+pub mod journal;
+pub mod mode;
+pub mod predict;
+pub mod report;
+pub mod venue;
+
+/// The version written into every session.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,472 @@
+//! The `flashmm` command line: parses arguments, builds a mode, runs it.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use flashmm::config::Config;
+use flashmm::event::Symbol;
+use flashmm::journal::binance::{self, ImportOptions};
+use flashmm::journal::{jsonl, when, Journal, Verified};
+use flashmm::mode::backtest::{self, BacktestArgs, Data, PredictorChoice};
+use std::io::{BufReader, Write};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "flashmm",
+    version,
+    about = "Event-sourced market maker for Sei's order book, with an LLM as a slow signal",
+    long_about = "FlashMM journals every market event, prediction, quote, order and fill to one sled journal, \
+and one deterministic core consumes that journal in every mode.\n\n\
+Start with:\n  flashmm backtest --predictor rules      # the shipped Binance BTCUSDT recording\n  flashmm journal ls                       # what the journal holds"
+)]
+struct Cli {
+    /// Journal directory (created if missing).
+    #[arg(long, global = true, default_value = "journal", value_name = "DIR")]
+    journal: PathBuf,
+    /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the strategy over recorded market data with a simulated venue.
+    Backtest(BacktestCmd),
+    /// Import, export, list and verify journal entries.
+    #[command(subcommand)]
+    Journal(JournalCmd),
+    /// Print the effective configuration (defaults, then --config, then --set) as TOML.
+    Config(ConfigArgs),
+}
+
+#[derive(Args)]
+struct ConfigArgs {
+    /// TOML configuration file; see backtests/default.toml for every key.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Override one key, e.g. --set strategy.levels=5 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PredictorArg {
+    /// The seed's order-book rules.
+    Rules,
+    /// Always neutral, or scripted by backtest.stub_script.
+    Stub,
+}
+
+#[derive(Args)]
+struct BacktestCmd {
+    /// Which predictor answers the core's prediction requests.
+    #[arg(long, value_enum, default_value = "rules")]
+    predictor: PredictorArg,
+    /// A Binance recording (.gz); imported into the journal on first use.
+    /// Default: the shipped fixture, unless --session or --from/--to select journal data.
+    #[arg(long, value_name = "FILE", conflicts_with = "session")]
+    data: Option<PathBuf>,
+    /// Take market data from this journal session instead of a file.
+    #[arg(long, value_name = "ID")]
+    session: Option<u64>,
+    /// Start of the market data: 2024-08-08 or an RFC 3339 time.
+    #[arg(long, value_name = "TIME")]
+    from: Option<String>,
+    /// End of the market data (a bare date means the end of that day).
+    #[arg(long, value_name = "TIME")]
+    to: Option<String>,
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Script for the stub predictor (same as --set backtest.stub_script=FILE).
+    #[arg(long, value_name = "FILE")]
+    stub_script: Option<PathBuf>,
+    /// Print one JSON object instead of the report.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ImportFormat {
+    /// hftbacktest collector recording of Binance streams (`<ns> <json>` lines, gzip or plain).
+    Binance,
+    /// A `flashmm journal export` file.
+    Jsonl,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    Jsonl,
+}
+
+#[derive(Subcommand)]
+enum JournalCmd {
+    /// Import market data or a JSONL export.
+    Import {
+        #[arg(long, value_enum)]
+        format: ImportFormat,
+        file: PathBuf,
+        /// Stop at the first malformed line instead of counting and skipping it.
+        #[arg(long)]
+        strict: bool,
+        /// On an update-id gap, mark it and resync at the next snapshot instead of failing.
+        #[arg(long)]
+        allow_gaps: bool,
+        /// Symbol for recordings whose lines do not name one.
+        #[arg(long)]
+        symbol: Option<String>,
+        /// Import a file even if the journal already has it.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write entries out (decimals as strings, with chain hashes).
+    Export {
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+        /// Only this session.
+        #[arg(long, value_name = "ID")]
+        session: Option<u64>,
+        /// Output file; stdout if omitted.
+        out: Option<PathBuf>,
+    },
+    /// List sessions with their entry counts and time ranges.
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the hash chain and that every entry decodes; report the first broken link.
+    Verify,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let filter = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()),
+        )
+        .init();
+    match run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Config(c) => {
+            let cfg = Config::load(c.config.as_deref(), &c.sets)?;
+            print!("{}", cfg.to_toml());
+            Ok(0)
+        }
+        Command::Backtest(b) => run_backtest(&cli.journal, b),
+        Command::Journal(j) => run_journal(&cli.journal, j),
+    }
+}
+
+fn open(dir: &std::path::Path) -> Result<Journal> {
+    Journal::open(dir).with_context(|| format!("--journal {}", dir.display()))
+}
+
+fn run_backtest(dir: &std::path::Path, b: BacktestCmd) -> Result<i32> {
+    let mut sets = b.config.sets.clone();
+    if let Some(s) = &b.stub_script {
+        sets.push(format!(
+            "backtest.stub_script={:?}",
+            s.display().to_string()
+        ));
+    }
+    let cfg = Config::load(b.config.config.as_deref(), &sets)?;
+    let from = b
+        .from
+        .as_deref()
+        .map(|v| when::parse("--from", v, when::Edge::Start))
+        .transpose()?;
+    let to =
+        b.to.as_deref()
+            .map(|v| when::parse("--to", v, when::Edge::End))
+            .transpose()?;
+    let data = match (b.data, b.session) {
+        (Some(f), _) => Data::File(f),
+        (None, Some(id)) => Data::Journal(Some(id)),
+        (None, None) if from.is_some() || to.is_some() => Data::Journal(None),
+        (None, None) => {
+            let f = backtest::default_fixture();
+            if !f.exists() {
+                bail!("no --data given and the default recording {} is missing; pass --data FILE or --session ID", backtest::DEFAULT_FIXTURE);
+            }
+            Data::File(f)
+        }
+    };
+    let journal = open(dir)?;
+    let mut writer = journal.writer()?;
+    let predictor = match b.predictor {
+        PredictorArg::Rules => PredictorChoice::Rules,
+        PredictorArg::Stub => PredictorChoice::Stub,
+    };
+    let symbol = cfg.market.symbol;
+    let o = backtest::run(
+        &mut writer,
+        BacktestArgs {
+            data,
+            from,
+            to,
+            predictor,
+            cfg,
+            progress: !b.json,
+        },
+    )?;
+    writer.close()?;
+    let events_per_s = o.summary.events as f64 / o.wall_s.max(1e-9);
+    eprintln!(
+        "backtest session {} written to {} (market data: session {}, seq {}..{}{})",
+        o.session,
+        dir.display(),
+        o.source_session,
+        o.from_seq,
+        o.to_seq,
+        if o.imported { ", imported now" } else { "" }
+    );
+    if b.json {
+        let mut v = o.summary.to_json();
+        if let Some(m) = v.as_object_mut() {
+            m.insert("symbol".into(), symbol.to_string().into());
+            m.insert("predictor".into(), predictor_name(predictor).into());
+            m.insert("source_session".into(), o.source_session.into());
+            m.insert("from_seq".into(), o.from_seq.into());
+            m.insert("to_seq".into(), o.to_seq.into());
+            m.insert(
+                "wall_s".into(),
+                serde_json::json!((o.wall_s * 1e6).round() / 1e6),
+            );
+            m.insert(
+                "events_per_s".into(),
+                serde_json::json!(events_per_s.round()),
+            );
+        }
+        println!("{v}");
+    } else {
+        print_report(&o, symbol, predictor, events_per_s);
+    }
+    Ok(0)
+}
+
+fn predictor_name(p: PredictorChoice) -> &'static str {
+    match p {
+        PredictorChoice::Rules => "rules",
+        PredictorChoice::Stub => "stub",
+    }
+}
+
+fn print_report(o: &backtest::Outcome, symbol: Symbol, p: PredictorChoice, events_per_s: f64) {
+    let v = o.summary.to_json();
+    let s = |k: &str| match &v[k] {
+        serde_json::Value::String(x) => x.clone(),
+        serde_json::Value::Null => "n/a".into(),
+        other => other.to_string(),
+    };
+    let pnl = |k: &str| v["pnl"][k].as_str().unwrap_or("n/a").to_string();
+    let mk = |h: &str| {
+        let avg = v["markout_bps"][h].as_str().unwrap_or("n/a").to_string();
+        format!("{h} {avg} ({} fills)", v["markout_samples"][h])
+    };
+    println!(
+        "FlashMM backtest: {symbol}, {} predictor, market data from session {}",
+        predictor_name(p),
+        o.source_session
+    );
+    println!("  market events   {}", s("events"));
+    println!(
+        "  quotes          {} decisions, {} orders, {} cancels, {} rejects",
+        s("quotes"),
+        s("orders"),
+        s("cancels"),
+        s("rejects")
+    );
+    println!(
+        "  fills           {} ({} maker, {} taker), volume {} ({} quote)",
+        s("fills"),
+        s("maker_fills"),
+        s("taker_fills"),
+        s("volume"),
+        s("notional")
+    );
+    println!(
+        "  PnL             total {} = realized {} + unrealized {} - fees {}",
+        pnl("total"),
+        pnl("realized"),
+        pnl("unrealized"),
+        pnl("fees")
+    );
+    println!(
+        "  position        final {}, max |position| {}, final mid {}",
+        s("final_position"),
+        s("max_abs_position"),
+        s("final_mid")
+    );
+    println!(
+        "  spread (bps)    quoted {} avg, market {} time-weighted",
+        s("avg_quoted_spread_bps"),
+        s("avg_market_spread_bps")
+    );
+    println!(
+        "  markouts (bps)  {}, {}, {}",
+        mk("1s"),
+        mk("5s"),
+        mk("30s")
+    );
+    println!(
+        "  predictions     {} ({} failed); hit rate {} over {} directional calls",
+        s("predictions"),
+        s("prediction_failures"),
+        s("prediction_hit_rate"),
+        s("prediction_calls_scored")
+    );
+    println!("  risk actions    {}", s("risk_actions"));
+    let q = |p: f64| o.latency.value_at_quantile(p);
+    println!(
+        "  timing          {:.3} s wall, {:.0} events/s; core+venue per event p50 {} ns, p99 {} ns (sampled)",
+        o.wall_s, events_per_s, q(0.5), q(0.99)
+    );
+    println!("  session         {} (flashmm journal ls)", o.session);
+}
+
+fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32> {
+    match cmd {
+        JournalCmd::Import {
+            format,
+            file,
+            strict,
+            allow_gaps,
+            symbol,
+            force,
+        } => {
+            let journal = open(dir)?;
+            let mut writer = journal.writer()?;
+            match format {
+                ImportFormat::Binance => {
+                    let symbol = symbol
+                        .map(|s| Symbol::new(&s.to_ascii_uppercase()))
+                        .transpose()
+                        .context("--symbol")?;
+                    let opts = ImportOptions {
+                        strict,
+                        allow_gaps,
+                        symbol,
+                        force,
+                    };
+                    let (id, stats) = binance::import(&mut writer, &file, &opts)
+                        .with_context(|| format!("importing {}", file.display()))?;
+                    println!(
+                        "imported {} as session {id}: {}",
+                        file.display(),
+                        stats.summary()
+                    );
+                    for (line, why) in &stats.malformed_lines {
+                        eprintln!("  malformed line {line}: {why}");
+                    }
+                }
+                ImportFormat::Jsonl => {
+                    let f = std::fs::File::open(&file)
+                        .with_context(|| format!("opening {}", file.display()))?;
+                    let n = jsonl::import(&mut writer, &mut BufReader::new(f))
+                        .with_context(|| format!("importing {}", file.display()))?;
+                    println!("imported {n} entries from {}", file.display());
+                }
+            }
+            writer.close()?;
+            Ok(0)
+        }
+        JournalCmd::Export {
+            format: ExportFormat::Jsonl,
+            session,
+            out,
+        } => {
+            let journal = open(dir)?;
+            let n = match &out {
+                Some(path) => {
+                    let f = std::fs::File::create(path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    let mut w = std::io::BufWriter::new(f);
+                    jsonl::export(&journal, session, &mut w)?
+                }
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut w = std::io::BufWriter::new(stdout.lock());
+                    jsonl::export(&journal, session, &mut w)?
+                }
+            };
+            eprintln!("exported {n} entries");
+            Ok(0)
+        }
+        JournalCmd::Ls { json } => {
+            let journal = open(dir)?;
+            let sessions = journal.sessions()?;
+            if json {
+                println!("{}", serde_json::to_string(&sessions)?);
+                return Ok(0);
+            }
+            if sessions.is_empty() {
+                println!("journal {} is empty; try `flashmm backtest --predictor rules` or `flashmm journal import`", dir.display());
+                return Ok(0);
+            }
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "{:>7}  {:<8}  {:>9}  {:<17}  {:<24}  {:<24}  {:<11}  label",
+                "session", "mode", "entries", "seqs", "from", "to", "status"
+            )?;
+            for s in sessions {
+                let status = match &s.status {
+                    None => "open".to_string(),
+                    Some(flashmm::event::SessionStatus::Completed) => "completed".into(),
+                    Some(flashmm::event::SessionStatus::Interrupted) => "interrupted".into(),
+                    Some(flashmm::event::SessionStatus::Failed(_)) => "failed".into(),
+                };
+                writeln!(
+                    out,
+                    "{:>7}  {:<8}  {:>9}  {:<17}  {:<24}  {:<24}  {:<11}  {}",
+                    s.id,
+                    s.mode.as_str(),
+                    s.entries,
+                    format!("{}..{}", s.first_seq, s.last_seq),
+                    when::format(s.first_ts),
+                    when::format(s.last_ts),
+                    status,
+                    s.label
+                )?;
+            }
+            Ok(0)
+        }
+        JournalCmd::Verify => {
+            let journal = open(dir)?;
+            match journal.verify()? {
+                Verified::Intact { entries, head } => {
+                    println!(
+                        "journal {} is intact: {entries} entries, head hash {}",
+                        dir.display(),
+                        binance::hex(&head)
+                    );
+                    Ok(0)
+                }
+                Verified::Broken {
+                    checked,
+                    seq,
+                    detail,
+                } => {
+                    println!("journal {} is broken at seq {seq}: {detail} ({checked} entries before it are intact)", dir.display());
+                    Ok(1)
+                }
+            }
+        }
+    }
+}

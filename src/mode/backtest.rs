@@ -1,0 +1,408 @@
+//! `flashmm backtest`: recorded market entries through the core, a simulated venue and a local
+//! predictor, as a discrete-event simulation on market time.
+//!
+//! The run is written as its own session: outputs, simulated venue reports, predictions and
+//! timers. Market entries are referenced by seq (`Source::Journal`), never copied. The order in
+//! which the core sees things follows the rule in `mode::stream`, so the session can be read
+//! back (and replayed) in exactly the order it ran.
+
+use crate::config::Config;
+use crate::core::book::Book;
+use crate::core::{Cause, Emitted, Engine};
+use crate::event::{
+    Body, Entry, Input, Mode, Output, PredictionResponse, SessionStart, SessionStatus, Source,
+};
+use crate::journal::binance::{self, ImportError, ImportOptions};
+use crate::journal::{Journal, JournalError, SessionInfo, Writer};
+use crate::predict::stub::{Stub, StubError};
+use crate::predict::{rules::Rules, Predictor};
+use crate::report::Summary;
+use crate::venue::sim::SimVenue;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+const NS_PER_MS: i64 = 1_000_000;
+/// Core latency is sampled once per this many events, so timing costs nothing measurable.
+const LATENCY_SAMPLE: u64 = 64;
+
+pub const DEFAULT_FIXTURE: &str = "fixtures/binance-spot-btcusdt-20240808.gz";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BacktestError {
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Stub(#[from] StubError),
+    #[error("{0}")]
+    NoData(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PredictorChoice {
+    Rules,
+    Stub,
+}
+
+#[derive(Clone, Debug)]
+pub enum Data {
+    /// A recording file, imported first if this journal does not have it yet.
+    File(PathBuf),
+    /// Market entries already in the journal; `None` picks the latest session that has them.
+    Journal(Option<u64>),
+}
+
+pub struct BacktestArgs {
+    pub data: Data,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub predictor: PredictorChoice,
+    pub cfg: Config,
+    pub progress: bool,
+}
+
+pub struct Outcome {
+    pub session: u64,
+    pub source_session: u64,
+    pub from_seq: u64,
+    pub to_seq: u64,
+    /// Whether `--data` had to be imported during this run.
+    pub imported: bool,
+    pub summary: Summary,
+    pub wall_s: f64,
+    pub latency: hdrhistogram::Histogram<u64>,
+    pub engine: crate::core::EngineStats,
+}
+
+/// Finds the default fixture relative to the working directory, then to the source tree.
+pub fn default_fixture() -> PathBuf {
+    let local = PathBuf::from(DEFAULT_FIXTURE);
+    if local.exists() {
+        return local;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_FIXTURE)
+}
+
+fn resolve_source(
+    writer: &mut Writer,
+    data: &Data,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<(u64, bool), BacktestError> {
+    match data {
+        Data::File(path) => {
+            let (sha, _) = binance::file_digest(path)?;
+            if let Some(id) = binance::find_import(writer.journal(), &sha)? {
+                return Ok((id, false));
+            }
+            let (id, stats) = binance::import(writer, path, &ImportOptions::default())?;
+            tracing::info!(
+                "imported {} as session {id}: {}",
+                path.display(),
+                stats.summary()
+            );
+            Ok((id, true))
+        }
+        Data::Journal(Some(id)) => {
+            let info = writer.journal().session(*id)?;
+            if !has_market_data(&info) {
+                return Err(BacktestError::NoData(format!(
+                    "session {id} is a {} session and holds no market data; pick an import, live or paper session (`flashmm journal ls`)",
+                    info.mode.as_str()
+                )));
+            }
+            Ok((*id, false))
+        }
+        Data::Journal(None) => {
+            let sessions = writer.journal().sessions()?;
+            let pick = sessions.iter().rev().find(|s| {
+                has_market_data(s)
+                    && from.is_none_or(|f| s.last_ts >= f)
+                    && to.is_none_or(|t| s.first_ts <= t)
+            });
+            match pick {
+                Some(s) => Ok((s.id, false)),
+                None => Err(BacktestError::NoData(format!(
+                    "no session in {} has market data in the requested time range; import some with `flashmm journal import --format binance FILE.gz`, or pass --data FILE",
+                    writer.journal().dir().display()
+                ))),
+            }
+        }
+    }
+}
+
+fn has_market_data(s: &SessionInfo) -> bool {
+    matches!(s.mode, Mode::Import | Mode::Live | Mode::Paper)
+        && s.status != Some(SessionStatus::Interrupted)
+}
+
+struct Sim<'w> {
+    writer: &'w mut Writer,
+    session: u64,
+    engine: Engine,
+    venue: SimVenue,
+    predictor: Box<dyn Predictor>,
+    predictor_latency: i64,
+    /// Prediction responses in flight: (due, order) -> (request seq, response).
+    answers: BTreeMap<(i64, u64), (u64, PredictionResponse)>,
+    answers_n: u64,
+    /// Journal seqs of our orders and cancels, by client order id, for `cause` links.
+    placed: BTreeMap<u64, u64>,
+    canceled: BTreeMap<u64, u64>,
+    summary: Summary,
+    book: Book,
+    /// Market time of the last market entry the core saw. Session inputs delivered after it
+    /// are stamped later than it, which is what lets a reader merge them back in order.
+    last_market: i64,
+    out: Vec<Emitted>,
+    seqs: Vec<u64>,
+}
+
+impl Sim<'_> {
+    fn stamp(&self, t: i64) -> i64 {
+        t.max(self.last_market.saturating_add(1))
+    }
+
+    /// Journals the core's outputs for the entry `input_seq` and acts on them.
+    fn act(&mut self, input_seq: u64, ts: i64) -> Result<(), BacktestError> {
+        let out = std::mem::take(&mut self.out);
+        self.seqs.clear();
+        for em in &out {
+            let cause = match em.cause {
+                Cause::Input => input_seq,
+                Cause::Emitted(i) => self.seqs.get(i).copied().unwrap_or(input_seq),
+            };
+            let mut e = Entry {
+                seq: 0,
+                ts_ns: ts,
+                venue_ts_ns: None,
+                session: self.session,
+                cause: Some(cause),
+                body: Body::Output(em.output.clone()),
+            };
+            self.writer.append(&mut e)?;
+            self.seqs.push(e.seq);
+            self.summary.on_entry(&e);
+            match &em.output {
+                Output::PlaceOrder(p) => {
+                    self.placed.insert(p.cid, e.seq);
+                    self.venue.submit(ts, p);
+                }
+                Output::CancelOrder(c) => {
+                    self.canceled.insert(c.cid, e.seq);
+                    self.venue.cancel(ts, c.cid);
+                }
+                Output::PredictionRequest(r) => {
+                    let mut resp = self.predictor.answer(r, ts);
+                    resp.latency_ms = (self.predictor_latency / NS_PER_MS) as u64;
+                    self.answers_n += 1;
+                    self.answers
+                        .insert((ts + self.predictor_latency, self.answers_n), (e.seq, resp));
+                }
+                Output::QuoteDecision(_) | Output::RiskAction(_) => {}
+            }
+        }
+        self.out = out;
+        self.out.clear();
+        Ok(())
+    }
+
+    /// Journals a session input, then lets the core see it.
+    fn deliver(
+        &mut self,
+        ts: i64,
+        venue_ts: Option<i64>,
+        cause: Option<u64>,
+        input: Input,
+    ) -> Result<(), BacktestError> {
+        let mut e = Entry {
+            seq: 0,
+            ts_ns: ts,
+            venue_ts_ns: venue_ts,
+            session: self.session,
+            cause,
+            body: Body::Input(input),
+        };
+        self.writer.append(&mut e)?;
+        self.summary.on_entry(&e);
+        self.engine.on_event(&e, &mut self.out);
+        self.act(e.seq, ts)
+    }
+
+    /// Runs every scheduled thing due at or before `limit`, in time order. On a tie the venue
+    /// acts first, then reports reach us, then predictions, then timers.
+    fn run_until(&mut self, limit: i64) -> Result<(), BacktestError> {
+        loop {
+            let arrival = self.venue.next_arrival();
+            let report = self.venue.next_report().map(|t| self.stamp(t));
+            let answer = self.answers.keys().next().map(|k| self.stamp(k.0));
+            let timer = self.engine.poll_timeout().map(|t| self.stamp(t));
+            let mut next: Option<(i64, u8)> = None;
+            for (t, rank) in [(arrival, 0u8), (report, 1), (answer, 2), (timer, 3)] {
+                if let Some(t) = t {
+                    if t <= limit && next.is_none_or(|n| (t, rank) < n) {
+                        next = Some((t, rank));
+                    }
+                }
+            }
+            let Some((t, rank)) = next else { return Ok(()) };
+            match rank {
+                0 => self.venue.arrive(&self.book),
+                1 => {
+                    let Some(r) = self.venue.pop_report() else {
+                        continue;
+                    };
+                    let cause = match &r.input {
+                        Input::OrderCanceled(c) => self
+                            .canceled
+                            .get(&c.cid)
+                            .or(self.placed.get(&c.cid))
+                            .copied(),
+                        Input::OrderAck(a) => self.placed.get(&a.cid).copied(),
+                        Input::OrderReject(x) => self.placed.get(&x.cid).copied(),
+                        Input::Fill(f) => self.placed.get(&f.cid).copied(),
+                        _ => None,
+                    };
+                    self.deliver(t, Some(r.venue_ts), cause, r.input)?;
+                }
+                2 => {
+                    let Some((_, (req_seq, resp))) = self.answers.pop_first() else {
+                        continue;
+                    };
+                    self.deliver(t, None, Some(req_seq), Input::PredictionResponse(resp))?;
+                }
+                _ => self.deliver(t, None, None, Input::Timer)?,
+            }
+        }
+    }
+
+    fn on_market(&mut self, e: &Entry) -> Result<(), BacktestError> {
+        let Body::Input(input) = &e.body else {
+            return Ok(());
+        };
+        self.run_until(e.ts_ns)?;
+        match input {
+            Input::BookSnapshot(s) => self.book.apply_snapshot(s),
+            Input::BookDelta(d) => {
+                self.book.apply_delta(d);
+            }
+            Input::Bbo(b) => {
+                self.book.apply_bbo(b);
+            }
+            _ => {}
+        }
+        self.venue.on_market(e.ts_ns, input, &self.book);
+        // Reports the venue made from this entry reach us before the core reads the entry.
+        self.run_until(e.ts_ns)?;
+        self.summary.on_entry(e);
+        self.engine.on_event(e, &mut self.out);
+        self.last_market = self.last_market.max(e.ts_ns);
+        self.act(e.seq, e.ts_ns)
+    }
+}
+
+pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestError> {
+    let started = Instant::now();
+    let (source, imported) = resolve_source(writer, &args.data, args.from, args.to)?;
+    let journal: Journal = writer.journal().clone();
+    let Some((from_seq, to_seq)) = journal.seq_range(source, args.from, args.to)? else {
+        return Err(BacktestError::NoData(format!(
+            "session {source} has no entries between --from and --to"
+        )));
+    };
+    let first_ts = journal.get(from_seq)?.map(|e| e.ts_ns).unwrap_or(0);
+    let predictor: Box<dyn Predictor> = match args.predictor {
+        PredictorChoice::Rules => Box::new(Rules {
+            signal_bps: args.cfg.predict.rules_signal_bps,
+        }),
+        PredictorChoice::Stub if args.cfg.backtest.stub_script.is_empty() => {
+            Box::new(Stub::neutral())
+        }
+        PredictorChoice::Stub => {
+            Box::new(Stub::from_file(Path::new(&args.cfg.backtest.stub_script))?)
+        }
+    };
+    let label = format!(
+        "backtest, {} predictor, on session {source}",
+        predictor.kind().as_str()
+    );
+    let session = writer.begin(
+        first_ts,
+        SessionStart {
+            mode: Mode::Backtest,
+            version: crate::VERSION.to_string(),
+            config: args.cfg.to_toml(),
+            label,
+            parent: None,
+            source: Some(Source::Journal {
+                session: source,
+                from_seq,
+                to_seq,
+            }),
+        },
+    )?;
+    let mut sim = Sim {
+        writer,
+        session,
+        engine: Engine::new(&args.cfg),
+        venue: SimVenue::new(&args.cfg.venue, &args.cfg.market),
+        predictor,
+        predictor_latency: args.cfg.backtest.predictor_latency_ms as i64 * NS_PER_MS,
+        answers: BTreeMap::new(),
+        answers_n: 0,
+        placed: BTreeMap::new(),
+        canceled: BTreeMap::new(),
+        summary: Summary::new(args.cfg.predict.horizon_s),
+        book: Book::new(),
+        last_market: i64::MIN,
+        out: Vec::with_capacity(32),
+        seqs: Vec::with_capacity(32),
+    };
+    let mut latency =
+        hdrhistogram::Histogram::<u64>::new(3).map_err(|e| BacktestError::NoData(e.to_string()))?;
+    let mut progress = crate::mode::progress::Progress::new("backtest", to_seq - from_seq + 1);
+    let mut n = 0u64;
+    let mut last_ts = first_ts;
+    for e in journal.read(from_seq)? {
+        let e = e?;
+        if e.seq > to_seq {
+            break;
+        }
+        if e.session != source || !e.body.is_market() {
+            continue;
+        }
+        n += 1;
+        last_ts = e.ts_ns;
+        if n % LATENCY_SAMPLE == 0 {
+            let t = Instant::now();
+            sim.on_market(&e)?;
+            let _ = latency.record(t.elapsed().as_nanos() as u64);
+        } else {
+            sim.on_market(&e)?;
+        }
+        if args.progress && n % 4096 == 0 {
+            progress.update(e.seq - from_seq);
+        }
+    }
+    progress.finish();
+    sim.summary.finish();
+    let note = format!("{} market entries from session {source}", n);
+    let end_ts = sim.stamp(last_ts);
+    let engine = sim.engine.stats().clone();
+    let summary = sim.summary;
+    writer.end(session, end_ts, SessionStatus::Completed, note)?;
+    writer.flush(false)?;
+    Ok(Outcome {
+        session,
+        source_session: source,
+        from_seq,
+        to_seq,
+        imported,
+        summary,
+        wall_s: started.elapsed().as_secs_f64(),
+        latency,
+        engine,
+    })
+}

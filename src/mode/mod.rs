@@ -1,0 +1,5 @@
+//! Drivers: the only code that wires I/O (journal, venue, predictor, clock) to the core.
+
+pub mod backtest;
+pub mod progress;
+pub mod stream;

@@ -1,0 +1,3 @@
+//! Venues: where orders go. `sim` is the simulated venue used by backtests and paper trading.
+
+pub mod sim;
