@@ -296,9 +296,9 @@ impl Config {
     }
 
     fn from_table(table: toml::Table) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::Value::Table(table)
+        let cfg: Config = toml::Value::Table(table.clone())
             .try_into()
-            .map_err(|e: toml::de::Error| invalid(&type_error_key(&e), e.message()))?;
+            .map_err(|e: toml::de::Error| invalid(&bad_key(&table), e.message()))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -497,13 +497,20 @@ fn parse_value(raw: &str) -> toml::Value {
         .unwrap_or_else(|| toml::Value::String(raw.to_string()))
 }
 
-/// toml's type errors name the field but not its section; recover what we can.
-fn type_error_key(e: &toml::de::Error) -> String {
-    let msg = e.message();
-    if let Some(start) = msg.find("for key `") {
-        let rest = &msg[start + 9..];
-        if let Some(end) = rest.find('`') {
-            return rest[..end].to_string();
+/// toml's type errors do not say where; find the key by trying each one alone.
+fn bad_key(table: &toml::Table) -> String {
+    for (section, v) in table {
+        let toml::Value::Table(keys) = v else {
+            return section.clone();
+        };
+        for (k, val) in keys {
+            let mut one = toml::Table::new();
+            let mut sec = toml::Table::new();
+            sec.insert(k.clone(), val.clone());
+            one.insert(section.clone(), toml::Value::Table(sec));
+            if toml::Value::Table(one).try_into::<Config>().is_err() {
+                return format!("{section}.{k}");
+            }
         }
     }
     "config".into()
