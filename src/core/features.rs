@@ -301,9 +301,9 @@ mod tests {
         let mut fs = FeatureState::new(&cfg, 1000);
         fs.on_trade(0, &trade(dec!(100), dec!(1), Side::Buy));
         fs.on_trade(1, &trade(dec!(101), dec!(1), Side::Sell));
-        fs.on_trade(2, &trade(dec!(102), dec!(3), Side::Sell));
+        fs.on_trade(1_000_000_000, &trade(dec!(102), dec!(3), Side::Sell));
         let book = Book::new();
-        let f = fs.snapshot(2, &book);
+        let f = fs.snapshot(1_000_000_000, &book);
         // Last two trades: 1 sell + 3 sell.
         assert_eq!(f.trade_momentum, -1.0);
         assert_eq!(f.volume_1m, dec!(5));

@@ -829,22 +829,3 @@ pub fn import(
     writer.flush(false)?;
     Ok((id, stats))
 }
-
-#[cfg(test)]
-pub(crate) fn run_str(
-    text: &str,
-    opts: &ImportOptions,
-) -> Result<(ImportStats, Vec<Record>), ImportError> {
-    let mut out = Vec::new();
-    let (stats, _) = run(
-        Box::new(text.as_bytes()),
-        Path::new("<test>"),
-        opts,
-        None,
-        &mut |r| {
-            out.push(r);
-            Ok(())
-        },
-    )?;
-    Ok((stats, out))
-}
