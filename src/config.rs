@@ -296,9 +296,12 @@ impl Config {
     }
 
     fn from_table(table: toml::Table) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::Value::Table(table.clone())
+        let mut cfg: Config = toml::Value::Table(table.clone())
             .try_into()
             .map_err(|e: toml::de::Error| invalid(&bad_key(&table), e.message()))?;
+        // 0.010 and 0.01 are the same tick; the normal form lets rounding take its fast path.
+        cfg.market.tick_size = cfg.market.tick_size.normalize();
+        cfg.market.lot_size = cfg.market.lot_size.normalize();
         cfg.validate()?;
         Ok(cfg)
     }

@@ -9,7 +9,7 @@ use flashmm::event::{Body, Input, Output};
 use flashmm::journal::{jsonl, Journal, Writer};
 use flashmm::mode::backtest::{self, BacktestArgs, Data, PredictorChoice};
 use flashmm::mode::stream::session_stream;
-use flashmm::report::Summary;
+use flashmm::report::SessionReport;
 use std::collections::BTreeMap;
 
 fn run(w: &mut Writer, cfg: Config, predictor: PredictorChoice) -> backtest::Outcome {
@@ -61,12 +61,13 @@ fn the_report_read_back_from_the_journal_equals_the_live_one() {
     let mut w = j.writer().unwrap();
     let o = run(&mut w, Config::default(), PredictorChoice::Rules);
     w.close().unwrap();
-    let mut s = Summary::new(Config::default().predict.horizon_s);
+    let mut r = SessionReport::new(Config::default().predict.horizon_s);
     let mut n = 0;
     for e in session_stream(&j, o.session).unwrap() {
-        s.on_entry(&e.unwrap());
+        r.on_entry(&e.unwrap());
         n += 1;
     }
+    let mut s = r.summary;
     s.finish();
     assert!(n > 41_000);
     assert_eq!(s.to_json(), o.summary.to_json());

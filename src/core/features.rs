@@ -90,6 +90,16 @@ struct MoveWindow {
 }
 
 impl MoveWindow {
+    fn prune(&mut self, now: i64) {
+        let horizon = now - self.window_ns;
+        while self.maxq.front().is_some_and(|&(t, _)| t < horizon) {
+            self.maxq.pop_front();
+        }
+        while self.minq.front().is_some_and(|&(t, _)| t < horizon) {
+            self.minq.pop_front();
+        }
+    }
+
     fn push(&mut self, ts: i64, mid: f64) {
         while self.maxq.back().is_some_and(|&(_, m)| m <= mid) {
             self.maxq.pop_back();
@@ -99,13 +109,7 @@ impl MoveWindow {
             self.minq.pop_back();
         }
         self.minq.push_back((ts, mid));
-        let horizon = ts - self.window_ns;
-        while self.maxq.front().is_some_and(|&(t, _)| t < horizon) {
-            self.maxq.pop_front();
-        }
-        while self.minq.front().is_some_and(|&(t, _)| t < horizon) {
-            self.minq.pop_front();
-        }
+        self.prune(ts);
     }
 
     fn range_bps(&self, mid: f64) -> f64 {
@@ -131,6 +135,7 @@ pub struct FeatureState {
     vol: Volatility,
     moves: MoveWindow,
     last_mid: Option<Decimal>,
+    last_mid_f: f64,
 }
 
 impl FeatureState {
@@ -151,6 +156,7 @@ impl FeatureState {
                 minq: VecDeque::new(),
             },
             last_mid: None,
+            last_mid_f: 0.0,
         }
     }
 
@@ -193,13 +199,13 @@ impl FeatureState {
         let Some(mid) = book.mid() else {
             return false;
         };
-        let mid_f = mid.to_f64().unwrap_or(0.0);
-        let sampled = self.vol.observe(ts, mid_f);
         let moved = self.last_mid != Some(mid);
         if moved {
-            self.moves.push(ts, mid_f);
             self.last_mid = Some(mid);
+            self.last_mid_f = mid.to_f64().unwrap_or(0.0);
+            self.moves.push(ts, self.last_mid_f);
         }
+        let sampled = self.vol.observe(ts, self.last_mid_f);
         moved || sampled
     }
 
@@ -211,12 +217,10 @@ impl FeatureState {
         self.vol.samples
     }
 
-    /// The mid's high-low range over the kill window, in bps of the current mid.
-    pub fn window_move_bps(&self) -> f64 {
-        self.last_mid
-            .and_then(|m| m.to_f64())
-            .map(|m| self.moves.range_bps(m))
-            .unwrap_or(0.0)
+    /// The mid's high-low range over the kill window ending at `now`, in bps of the current mid.
+    pub fn window_move_bps(&mut self, now: i64) -> f64 {
+        self.moves.prune(now);
+        self.moves.range_bps(self.last_mid_f)
     }
 
     pub fn snapshot(&mut self, now: i64, book: &Book) -> Features {

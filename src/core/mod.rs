@@ -253,9 +253,10 @@ impl Engine {
         let now = self.now;
         actions.extend(self.risk.check_stale(now, self.last_market));
         if self.book.is_valid() {
+            let moved = self.features.window_move_bps(now);
             actions.extend(self.risk.check_kill(
                 now,
-                self.features.window_move_bps(),
+                moved,
                 self.features.volatility_bps(),
                 self.vol_ready(),
             ));

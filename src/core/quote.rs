@@ -8,7 +8,7 @@
 use crate::config::Config;
 use crate::event::{Bound, Features, PredictionUsed, QuoteLevel, Side};
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
 use rust_decimal_macros::dec;
 
 const BPS: Decimal = dec!(10000);
@@ -26,6 +26,16 @@ pub struct Ladder {
 
 /// Rounds toward the side that is safe for us: bids down, asks up; sizes always down.
 pub fn round_price(price: Decimal, tick: Decimal, side: Side) -> Decimal {
+    // A power-of-ten tick (0.01) is a rounding to decimal places: much cheaper than dividing.
+    if tick.mantissa() == 1 {
+        let strategy = match side {
+            Side::Buy => RoundingStrategy::ToNegativeInfinity,
+            Side::Sell => RoundingStrategy::ToPositiveInfinity,
+        };
+        return price
+            .round_dp_with_strategy(tick.scale(), strategy)
+            .normalize();
+    }
     let steps = price / tick;
     let steps = match side {
         Side::Buy => steps.floor(),
@@ -35,6 +45,11 @@ pub fn round_price(price: Decimal, tick: Decimal, side: Side) -> Decimal {
 }
 
 pub fn round_qty(qty: Decimal, lot: Decimal) -> Decimal {
+    if lot.mantissa() == 1 {
+        return qty
+            .round_dp_with_strategy(lot.scale(), RoundingStrategy::ToZero)
+            .normalize();
+    }
     ((qty / lot).floor() * lot).normalize()
 }
 
@@ -86,8 +101,9 @@ pub fn ladder(
     let mut bids = Vec::with_capacity(s.levels as usize);
     let mut asks = Vec::with_capacity(s.levels as usize);
     let mut size = s.base_size;
+    let mid_bp = mid / BPS;
     for i in 0..s.levels as u8 {
-        let offset = mid * (half + s.level_spacing_bps * Decimal::from(i)) / BPS;
+        let offset = mid_bp * (half + s.level_spacing_bps * Decimal::from(i));
         let qty = round_qty(size, m.lot_size);
         size *= s.size_multiplier;
         if qty < m.min_qty {

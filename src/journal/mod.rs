@@ -279,6 +279,39 @@ impl Journal {
         })
     }
 
+    /// Like `read`, but blocks are decoded on a second thread while the caller works.
+    pub fn read_ahead(&self, from_seq: u64) -> Result<ReadAhead> {
+        let reader = self.read(from_seq)?;
+        let (tx, rx) = mpsc::sync_channel::<Vec<Result<Entry>>>(8);
+        std::thread::Builder::new()
+            .name("journal-read-ahead".into())
+            .spawn(move || {
+                let mut chunk = Vec::with_capacity(READ_AHEAD_CHUNK);
+                for e in reader {
+                    let failed = e.is_err();
+                    chunk.push(e);
+                    if chunk.len() == READ_AHEAD_CHUNK || failed {
+                        if tx
+                            .send(std::mem::replace(
+                                &mut chunk,
+                                Vec::with_capacity(READ_AHEAD_CHUNK),
+                            ))
+                            .is_err()
+                            || failed
+                        {
+                            return;
+                        }
+                    }
+                }
+                let _ = tx.send(chunk);
+            })
+            .map_err(|e| JournalError::Read(format!("cannot start the read-ahead thread: {e}")))?;
+        Ok(ReadAhead {
+            rx,
+            chunk: Vec::new().into_iter(),
+        })
+    }
+
     pub fn get(&self, seq: u64) -> Result<Option<Entry>> {
         match self.read(seq)?.next() {
             Some(Ok(e)) if e.seq == seq => Ok(Some(e)),
@@ -543,6 +576,27 @@ impl Iterator for Reader {
                 self.failed = true;
                 return Some(Err(e));
             }
+        }
+    }
+}
+
+const READ_AHEAD_CHUNK: usize = 1024;
+
+/// Entries decoded ahead on another thread; stops that thread when dropped.
+pub struct ReadAhead {
+    rx: Receiver<Vec<Result<Entry>>>,
+    chunk: std::vec::IntoIter<Result<Entry>>,
+}
+
+impl Iterator for ReadAhead {
+    type Item = Result<Entry>;
+
+    fn next(&mut self) -> Option<Result<Entry>> {
+        loop {
+            if let Some(e) = self.chunk.next() {
+                return Some(e);
+            }
+            self.chunk = self.rx.recv().ok()?.into_iter();
         }
     }
 }

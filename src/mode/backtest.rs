@@ -184,7 +184,7 @@ impl Sim<'_> {
             };
             self.writer.append(&mut e)?;
             self.seqs.push(e.seq);
-            self.summary.on_entry(&e);
+            self.summary.on_entry(&e, &self.book);
             match &em.output {
                 Output::PlaceOrder(p) => {
                     self.placed.insert(p.cid, e.seq);
@@ -226,7 +226,7 @@ impl Sim<'_> {
             body: Body::Input(input),
         };
         self.writer.append(&mut e)?;
-        self.summary.on_entry(&e);
+        self.summary.on_entry(&e, &self.book);
         self.engine.on_event(&e, &mut self.out);
         self.act(e.seq, ts)
     }
@@ -283,20 +283,11 @@ impl Sim<'_> {
             return Ok(());
         };
         self.run_until(e.ts_ns)?;
-        match input {
-            Input::BookSnapshot(s) => self.book.apply_snapshot(s),
-            Input::BookDelta(d) => {
-                self.book.apply_delta(d);
-            }
-            Input::Bbo(b) => {
-                self.book.apply_bbo(b);
-            }
-            _ => {}
-        }
+        crate::report::apply_market(&mut self.book, e);
         self.venue.on_market(e.ts_ns, input, &self.book);
         // Reports the venue made from this entry reach us before the core reads the entry.
         self.run_until(e.ts_ns)?;
-        self.summary.on_entry(e);
+        self.summary.on_entry(e, &self.book);
         self.engine.on_event(e, &mut self.out);
         self.last_market = self.last_market.max(e.ts_ns);
         self.act(e.seq, e.ts_ns)
@@ -365,7 +356,7 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
     let mut progress = crate::mode::progress::Progress::new("backtest", to_seq - from_seq + 1);
     let mut n = 0u64;
     let mut last_ts = first_ts;
-    for e in journal.read(from_seq)? {
+    for e in journal.read_ahead(from_seq)? {
         let e = e?;
         if e.seq > to_seq {
             break;

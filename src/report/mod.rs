@@ -34,8 +34,13 @@ struct PendingCall {
     sign: i32,
 }
 
+/// Summary statistics of one session. Feed it every entry in the order the core saw it, with
+/// the market book as it stands after that entry (`SessionReport` keeps that book for you).
 pub struct Summary {
-    book: Book,
+    /// Mid after the previous market entry: the price that held until the current one.
+    mid: Option<Decimal>,
+    top: Option<(Decimal, Decimal)>,
+    spread_bps: f64,
     position: Position,
     pub events: u64,
     pub quotes: u64,
@@ -67,7 +72,9 @@ impl Summary {
     /// `prediction_horizon_s` is the horizon a prediction is scored over.
     pub fn new(prediction_horizon_s: u64) -> Summary {
         Summary {
-            book: Book::new(),
+            mid: None,
+            top: None,
+            spread_bps: 0.0,
             position: Position::default(),
             events: 0,
             quotes: 0,
@@ -105,7 +112,7 @@ impl Summary {
 
     /// Settles everything whose horizon ended before `ts`, at the mid that held until then.
     fn settle(&mut self, ts: i64) {
-        let Some(mid) = self.book.mid() else { return };
+        let Some(mid) = self.mid else { return };
         for m in &mut self.markouts {
             while m.pending.front().is_some_and(|p| p.due < ts) {
                 if let Some(p) = m.pending.pop_front() {
@@ -129,34 +136,28 @@ impl Summary {
         }
     }
 
-    /// Feeds one entry, in the order the core saw it.
-    pub fn on_entry(&mut self, e: &Entry) {
+    /// Feeds one entry, in the order the core saw it; `book` has already applied it.
+    pub fn on_entry(&mut self, e: &Entry, book: &Book) {
         self.last_ts = self.last_ts.max(e.ts_ns);
         match &e.body {
-            Body::Input(i) if e.body.is_market() => {
+            Body::Input(_) if e.body.is_market() => {
                 self.settle(e.ts_ns);
                 self.events += 1;
-                match i {
-                    Input::BookSnapshot(s) => self.book.apply_snapshot(s),
-                    Input::BookDelta(d) => {
-                        self.book.apply_delta(d);
-                    }
-                    Input::Bbo(b) => {
-                        self.book.apply_bbo(b);
-                    }
-                    _ => {}
+                let (Some((b, _)), Some((a, _))) = (book.best_bid(), book.best_ask()) else {
+                    return;
+                };
+                if self.top != Some((b, a)) {
+                    self.top = Some((b, a));
+                    let mid = (b + a) / Decimal::TWO;
+                    self.mid = Some(mid);
+                    self.spread_bps = ((a - b) / mid * dec!(10000)).to_f64().unwrap_or(0.0);
                 }
-                if let (Some((b, _)), Some((a, _)), Some(mid)) =
-                    (self.book.best_bid(), self.book.best_ask(), self.book.mid())
-                {
-                    let spread = ((a - b) / mid * dec!(10000)).to_f64().unwrap_or(0.0);
-                    if let Some((t0, s0)) = self.last_market {
-                        let dt = (e.ts_ns - t0) as f64 / 1e9;
-                        self.market_spread_area += s0 * dt;
-                        self.market_spread_time += dt;
-                    }
-                    self.last_market = Some((e.ts_ns, spread));
+                if let Some((t0, s0)) = self.last_market {
+                    let dt = (e.ts_ns - t0) as f64 / 1e9;
+                    self.market_spread_area += s0 * dt;
+                    self.market_spread_time += dt;
                 }
+                self.last_market = Some((e.ts_ns, self.spread_bps));
             }
             Body::Input(Input::Fill(f)) => {
                 self.fills += 1;
@@ -179,7 +180,7 @@ impl Summary {
                 self.predictions += 1;
                 match &r.result {
                     Ok(p) if p.direction != Direction::Neutral => {
-                        if let Some(mid) = self.book.mid() {
+                        if let Some(mid) = self.mid {
                             self.calls.push_back(PendingCall {
                                 due: e.ts_ns + self.horizon_ns,
                                 mid,
@@ -217,11 +218,11 @@ impl Summary {
     }
 
     pub fn mid(&self) -> Option<Decimal> {
-        self.book.mid()
+        self.mid
     }
 
     pub fn pnl(&self) -> Pnl {
-        self.position.pnl(self.book.mid().unwrap_or_default())
+        self.position.pnl(self.mid.unwrap_or_default())
     }
 
     pub fn position(&self) -> &Position {
@@ -263,7 +264,7 @@ impl Summary {
             },
             "final_position": r8(self.position.qty()),
             "max_abs_position": r8(self.max_abs_position),
-            "final_mid": self.book.mid().map(|m| m.normalize().to_string()),
+            "final_mid": self.mid.map(|m| m.normalize().to_string()),
             "avg_quoted_spread_bps": (self.quoted_spread_n > 0).then(|| f4(self.quoted_spread_sum / self.quoted_spread_n as f64)),
             "avg_market_spread_bps": (self.market_spread_time > 0.0).then(|| f4(self.market_spread_area / self.market_spread_time)),
             "markout_bps": markout,
@@ -275,6 +276,40 @@ impl Summary {
             "prediction_hit_rate": (self.calls_scored > 0).then(|| f4(self.hits as f64 / self.calls_scored as f64)),
             "risk_actions": self.risk_actions,
         })
+    }
+}
+
+/// A `Summary` with its own copy of the market book, for reading a session back.
+pub struct SessionReport {
+    book: Book,
+    pub summary: Summary,
+}
+
+impl SessionReport {
+    pub fn new(prediction_horizon_s: u64) -> SessionReport {
+        SessionReport {
+            book: Book::new(),
+            summary: Summary::new(prediction_horizon_s),
+        }
+    }
+
+    pub fn on_entry(&mut self, e: &Entry) {
+        apply_market(&mut self.book, e);
+        self.summary.on_entry(e, &self.book);
+    }
+}
+
+/// Applies a market entry to a book; other entries leave it alone.
+pub fn apply_market(book: &mut Book, e: &Entry) {
+    match &e.body {
+        Body::Input(Input::BookSnapshot(s)) => book.apply_snapshot(s),
+        Body::Input(Input::BookDelta(d)) => {
+            book.apply_delta(d);
+        }
+        Body::Input(Input::Bbo(b)) => {
+            book.apply_bbo(b);
+        }
+        _ => {}
     }
 }
 
