@@ -194,3 +194,69 @@ fn a_time_window_from_the_journal() {
     let events = o.summary.to_json()["events"].as_u64().unwrap();
     assert!(events > 1000 && events < 41_000, "{events}");
 }
+
+#[test]
+fn feeding_the_recorded_inputs_to_a_fresh_core_reproduces_every_output_byte_for_byte() {
+    use flashmm::core::Engine;
+    use flashmm::journal::codec;
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(dir.path()).unwrap();
+    let mut w = j.writer().unwrap();
+    let o = run(&mut w, Config::default(), PredictorChoice::Rules);
+    w.close().unwrap();
+    let mut engine = Engine::new(&Config::default());
+    let mut pending: std::collections::VecDeque<Output> = Default::default();
+    let mut out = Vec::new();
+    let (mut compared, mut inputs) = (0, 0);
+    let bytes = |o: &Output| {
+        let e = flashmm::event::Entry {
+            seq: 0,
+            ts_ns: 0,
+            venue_ts_ns: None,
+            session: 0,
+            cause: None,
+            body: Body::Output(o.clone()),
+        };
+        let mut b = Vec::new();
+        codec::encode_entry(&e, &mut b).unwrap();
+        b
+    };
+    for e in session_stream(&j, o.session).unwrap() {
+        let e = e.unwrap();
+        match &e.body {
+            Body::Input(_) => {
+                assert!(
+                    pending.is_empty(),
+                    "outputs {:?} were recorded but not emitted again before seq {}",
+                    pending.front().map(|o| o.kind()),
+                    e.seq
+                );
+                engine.on_event(&e, &mut out);
+                pending.extend(out.drain(..).map(|em| em.output));
+                inputs += 1;
+            }
+            Body::Output(recorded) => {
+                let again = pending.pop_front().unwrap_or_else(|| {
+                    panic!(
+                        "seq {}: recorded {} but the core emitted nothing",
+                        e.seq,
+                        recorded.kind()
+                    )
+                });
+                assert_eq!(
+                    bytes(&again),
+                    bytes(recorded),
+                    "divergence at seq {}",
+                    e.seq
+                );
+                compared += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(pending.is_empty());
+    assert!(
+        compared > 1000 && inputs > 41_000,
+        "{compared} outputs, {inputs} inputs"
+    );
+}

@@ -356,8 +356,15 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
     let mut progress = crate::mode::progress::Progress::new("backtest", to_seq - from_seq + 1);
     let mut n = 0u64;
     let mut last_ts = first_ts;
+    let mut result: Result<(), BacktestError> = Ok(());
     for e in journal.read_ahead(from_seq)? {
-        let e = e?;
+        let e = match e {
+            Ok(e) => e,
+            Err(err) => {
+                result = Err(err.into());
+                break;
+            }
+        };
         if e.seq > to_seq {
             break;
         }
@@ -366,21 +373,34 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
         }
         n += 1;
         last_ts = e.ts_ns;
-        if n % LATENCY_SAMPLE == 0 {
-            let t = Instant::now();
-            sim.on_market(&e)?;
+        let t = (n % LATENCY_SAMPLE == 0).then(Instant::now);
+        if let Err(err) = sim.on_market(&e) {
+            result = Err(err);
+            break;
+        }
+        if let Some(t) = t {
             let _ = latency.record(t.elapsed().as_nanos() as u64);
-        } else {
-            sim.on_market(&e)?;
         }
         if args.progress && n % 4096 == 0 {
             progress.update(e.seq - from_seq);
         }
     }
     progress.finish();
+    let end_ts = sim.stamp(last_ts);
+    if let Err(err) = result {
+        // Leave a closed, failed session behind rather than an open one.
+        let note = format!("{n} market entries before the failure");
+        let _ = sim.writer.end(
+            session,
+            end_ts,
+            SessionStatus::Failed(err.to_string()),
+            note,
+        );
+        let _ = sim.writer.flush(false);
+        return Err(err);
+    }
     sim.summary.finish();
     let note = format!("{} market entries from session {source}", n);
-    let end_ts = sim.stamp(last_ts);
     let engine = sim.engine.stats().clone();
     let summary = sim.summary;
     writer.end(session, end_ts, SessionStatus::Completed, note)?;
