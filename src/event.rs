@@ -29,7 +29,9 @@ pub struct Entry {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Body {
-    SessionStart(SessionStart),
+    // Large, rare variants are boxed so an `Entry` stays small to move; serde encodes a box as
+    // its contents, so the bytes are the same.
+    SessionStart(Box<SessionStart>),
     SessionEnd(SessionEnd),
     Input(Input),
     Output(Output),
@@ -167,7 +169,7 @@ pub enum Input {
     Bbo(Bbo),
     Trade(Trade),
     Timer,
-    PredictionResponse(PredictionResponse),
+    PredictionResponse(Box<PredictionResponse>),
     OrderAck(OrderAck),
     OrderReject(OrderReject),
     OrderCanceled(OrderCanceled),
@@ -416,8 +418,8 @@ pub struct Operator {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Output {
-    PredictionRequest(PredictionRequest),
-    QuoteDecision(QuoteDecision),
+    PredictionRequest(Box<PredictionRequest>),
+    QuoteDecision(Box<QuoteDecision>),
     PlaceOrder(PlaceOrder),
     CancelOrder(CancelOrder),
     RiskAction(RiskAction),

@@ -260,7 +260,7 @@ impl Harness {
                 if let Some(request_id) = self.requests.last().copied() {
                     let direction =
                         [Direction::Bullish, Direction::Bearish, Direction::Neutral][*dir as usize];
-                    self.feed(Input::PredictionResponse(PredictionResponse {
+                    self.feed(Input::PredictionResponse(Box::new(PredictionResponse {
                         request_id,
                         source: PredictorKind::Stub,
                         result: Ok(Prediction {
@@ -273,7 +273,7 @@ impl Harness {
                         latency_ms: 0,
                         usage: None,
                         cost_usd: Decimal::ZERO,
-                    }))?;
+                    })))?;
                 }
             }
             Act::Timer => self.feed(Input::Timer)?,

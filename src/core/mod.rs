@@ -286,12 +286,12 @@ impl Engine {
             self.prediction.sent(request_id, now);
             out.push(Emitted {
                 cause: Cause::Input,
-                output: Output::PredictionRequest(PredictionRequest {
+                output: Output::PredictionRequest(Box::new(PredictionRequest {
                     request_id,
                     symbol: self.cfg.market.symbol,
                     features,
                     prompt: None,
-                }),
+                })),
             });
         }
         let replace_due = self.replace_pending && now >= self.replace_at();
@@ -458,7 +458,7 @@ impl Engine {
         let decision = out.len();
         out.push(Emitted {
             cause: Cause::Input,
-            output: Output::QuoteDecision(QuoteDecision {
+            output: Output::QuoteDecision(Box::new(QuoteDecision {
                 features: self.features.snapshot(now, &self.book),
                 prediction,
                 position,
@@ -469,7 +469,7 @@ impl Engine {
                 bids,
                 asks,
                 bounds,
-            }),
+            })),
         });
         for cid in cancels {
             self.orders.mark_cancel(cid);

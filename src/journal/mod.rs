@@ -766,7 +766,7 @@ impl Writer {
             venue_ts_ns: None,
             session: id,
             cause: None,
-            body: Body::SessionStart(start),
+            body: Body::SessionStart(Box::new(start)),
         };
         self.push(&mut e, true)?;
         Ok(id)

@@ -158,6 +158,8 @@ struct Sim<'w> {
     last_market: i64,
     out: Vec<Emitted>,
     seqs: Vec<u64>,
+    /// The core's `poll_timeout`, which changes only when the core handles an entry.
+    timer: Option<i64>,
 }
 
 impl Sim<'_> {
@@ -228,6 +230,7 @@ impl Sim<'_> {
         self.writer.append(&mut e)?;
         self.summary.on_entry(&e, &self.book);
         self.engine.on_event(&e, &mut self.out);
+        self.timer = self.engine.poll_timeout();
         self.act(e.seq, ts)
     }
 
@@ -238,7 +241,7 @@ impl Sim<'_> {
             let arrival = self.venue.next_arrival();
             let report = self.venue.next_report().map(|t| self.stamp(t));
             let answer = self.answers.keys().next().map(|k| self.stamp(k.0));
-            let timer = self.engine.poll_timeout().map(|t| self.stamp(t));
+            let timer = self.timer.map(|t| self.stamp(t));
             let mut next: Option<(i64, u8)> = None;
             for (t, rank) in [(arrival, 0u8), (report, 1), (answer, 2), (timer, 3)] {
                 if let Some(t) = t {
@@ -271,7 +274,12 @@ impl Sim<'_> {
                     let Some((_, (req_seq, resp))) = self.answers.pop_first() else {
                         continue;
                     };
-                    self.deliver(t, None, Some(req_seq), Input::PredictionResponse(resp))?;
+                    self.deliver(
+                        t,
+                        None,
+                        Some(req_seq),
+                        Input::PredictionResponse(Box::new(resp)),
+                    )?;
                 }
                 _ => self.deliver(t, None, None, Input::Timer)?,
             }
@@ -289,6 +297,7 @@ impl Sim<'_> {
         self.run_until(e.ts_ns)?;
         self.summary.on_entry(e, &self.book);
         self.engine.on_event(e, &mut self.out);
+        self.timer = self.engine.poll_timeout();
         self.last_market = self.last_market.max(e.ts_ns);
         self.act(e.seq, e.ts_ns)
     }
@@ -350,6 +359,7 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
         last_market: i64::MIN,
         out: Vec::with_capacity(32),
         seqs: Vec::with_capacity(32),
+        timer: None,
     };
     let mut latency =
         hdrhistogram::Histogram::<u64>::new(3).map_err(|e| BacktestError::NoData(e.to_string()))?;

@@ -72,7 +72,7 @@ pub fn every_body() -> Vec<Body> {
         reasoning: "ratio < 0.5 \"quoted\" ✓".into(),
     };
     vec![
-        Body::SessionStart(SessionStart {
+        Body::SessionStart(Box::new(SessionStart {
             mode: Mode::Backtest,
             version: "0.1.0".into(),
             config: "[market]\nsymbol = \"BTCUSDT\"\n".into(),
@@ -83,8 +83,8 @@ pub fn every_body() -> Vec<Body> {
                 from_seq: 0,
                 to_seq: 9,
             }),
-        }),
-        Body::SessionStart(SessionStart {
+        })),
+        Body::SessionStart(Box::new(SessionStart {
             mode: Mode::Import,
             version: "0.1.0".into(),
             config: String::new(),
@@ -96,7 +96,7 @@ pub fn every_body() -> Vec<Body> {
                 sha256: "ab".into(),
                 bytes: 9,
             }),
-        }),
+        })),
         Body::Input(Input::BookSnapshot(BookSnapshot {
             symbol: sym,
             update_id: u64::MAX,
@@ -130,7 +130,7 @@ pub fn every_body() -> Vec<Body> {
             aggressor: Side::Sell,
         })),
         Body::Input(Input::Timer),
-        Body::Input(Input::PredictionResponse(PredictionResponse {
+        Body::Input(Input::PredictionResponse(Box::new(PredictionResponse {
             request_id: 7,
             source: PredictorKind::Azure,
             result: Ok(prediction.clone()),
@@ -143,8 +143,8 @@ pub fn every_body() -> Vec<Body> {
                 reasoning: 640,
             }),
             cost_usd: dec!(0.0041195),
-        })),
-        Body::Input(Input::PredictionResponse(PredictionResponse {
+        }))),
+        Body::Input(Input::PredictionResponse(Box::new(PredictionResponse {
             request_id: 8,
             source: PredictorKind::Rules,
             result: Err(PredictionFailure {
@@ -155,7 +155,7 @@ pub fn every_body() -> Vec<Body> {
             latency_ms: 0,
             usage: None,
             cost_usd: Decimal::ZERO,
-        })),
+        }))),
         Body::Input(Input::OrderAck(OrderAck {
             cid: 64,
             venue_order_id: "0xabc".into(),
@@ -187,7 +187,7 @@ pub fn every_body() -> Vec<Body> {
             command: OperatorCommand::Resume,
             note: "ok".into(),
         })),
-        Body::Output(Output::PredictionRequest(PredictionRequest {
+        Body::Output(Output::PredictionRequest(Box::new(PredictionRequest {
             request_id: 7,
             symbol: sym,
             features: features.clone(),
@@ -195,8 +195,8 @@ pub fn every_body() -> Vec<Body> {
                 developer: "answer in JSON".into(),
                 user: "book...".into(),
             }),
-        })),
-        Body::Output(Output::QuoteDecision(QuoteDecision {
+        }))),
+        Body::Output(Output::QuoteDecision(Box::new(QuoteDecision {
             features,
             prediction: Some(PredictionUsed {
                 request_id: 7,
@@ -229,7 +229,7 @@ pub fn every_body() -> Vec<Body> {
                     level: 2,
                 },
             ],
-        })),
+        }))),
         Body::Output(Output::PlaceOrder(PlaceOrder {
             cid: 70,
             symbol: sym,
