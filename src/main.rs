@@ -427,7 +427,8 @@ fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32> {
             )?;
             for s in sessions {
                 let status = match &s.status {
-                    None => "open".to_string(),
+                    // We hold the lock, so no process is still writing it.
+                    None => "unfinished".to_string(),
                     Some(flashmm::event::SessionStatus::Completed) => "completed".into(),
                     Some(flashmm::event::SessionStatus::Interrupted) => "interrupted".into(),
                     Some(flashmm::event::SessionStatus::Failed(_)) => "failed".into(),

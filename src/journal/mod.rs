@@ -17,8 +17,11 @@ use codec::{BlockBuilder, HASH_LEN};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// Entries per block, and the byte size at which a block is written early.
@@ -38,7 +41,7 @@ pub enum JournalError {
     Corrupt { seq: u64, detail: String },
     #[error("cannot encode entry seq {seq}: {detail}")]
     Encode { seq: u64, detail: String },
-    #[error("journal write failed: {detail}. Entries up to seq {durable} are on disk. If the disk is full, free space and restart; nothing after that seq was acted on")]
+    #[error("journal write failed: {detail}. Entries before seq {durable} are safely on disk; nothing after them was acted on. If the disk is full, free space and run again")]
     Write { detail: String, durable: u64 },
     #[error("journal read failed: {0}")]
     Read(String),
@@ -127,14 +130,37 @@ fn read_err(e: sled::Error) -> JournalError {
     JournalError::Read(e.to_string())
 }
 
+/// sled's handles. After a failed write (a full disk, say) sled's own drop can block forever
+/// trying to flush what it cannot write, so then they are leaked instead: the process is on its
+/// way out with the error, and the operating system reclaims them.
+struct Store {
+    db: ManuallyDrop<sled::Db>,
+    events: ManuallyDrop<sled::Tree>,
+    time: ManuallyDrop<sled::Tree>,
+    sessions: ManuallyDrop<sled::Tree>,
+    failed: AtomicBool,
+    _lock: Lock,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if self.failed.load(Ordering::SeqCst) {
+            return;
+        }
+        // SAFETY: each field is dropped exactly once, here, and never used again.
+        unsafe {
+            ManuallyDrop::drop(&mut self.events);
+            ManuallyDrop::drop(&mut self.time);
+            ManuallyDrop::drop(&mut self.sessions);
+            ManuallyDrop::drop(&mut self.db);
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Journal {
     dir: PathBuf,
-    db: sled::Db,
-    events: sled::Tree,
-    time: sled::Tree,
-    sessions: sled::Tree,
-    _lock: std::sync::Arc<Lock>,
+    store: Arc<Store>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -187,11 +213,14 @@ impl Journal {
         }
         let j = Journal {
             dir: dir.to_path_buf(),
-            db,
-            events,
-            time,
-            sessions,
-            _lock: std::sync::Arc::new(lock),
+            store: Arc::new(Store {
+                db: ManuallyDrop::new(db),
+                events: ManuallyDrop::new(events),
+                time: ManuallyDrop::new(time),
+                sessions: ManuallyDrop::new(sessions),
+                failed: AtomicBool::new(false),
+                _lock: lock,
+            }),
         };
         j.repair_sessions()?;
         Ok(j)
@@ -229,7 +258,8 @@ impl Journal {
             touch(info, &e);
         }
         for (id, info) in infos {
-            self.sessions
+            self.store
+                .sessions
                 .insert(be(id), encode_info(&info)?)
                 .map_err(read_err)?;
         }
@@ -237,7 +267,8 @@ impl Journal {
     }
 
     pub fn sessions(&self) -> Result<Vec<SessionInfo>> {
-        self.sessions
+        self.store
+            .sessions
             .iter()
             .map(|kv| {
                 let (_, v) = kv.map_err(read_err)?;
@@ -247,7 +278,7 @@ impl Journal {
     }
 
     pub fn session(&self, id: u64) -> Result<SessionInfo> {
-        match self.sessions.get(be(id)).map_err(read_err)? {
+        match self.store.sessions.get(be(id)).map_err(read_err)? {
             Some(v) => decode_info(&v),
             None => Err(JournalError::NoSession(id)),
         }
@@ -255,7 +286,7 @@ impl Journal {
 
     /// The last entry's seq and chain hash.
     pub fn last(&self) -> Result<Option<(u64, [u8; HASH_LEN])>> {
-        let Some((k, v)) = self.events.last().map_err(read_err)? else {
+        let Some((k, v)) = self.store.events.last().map_err(read_err)? else {
             return Ok(None);
         };
         let first = seq_of(&k)?;
@@ -266,12 +297,12 @@ impl Journal {
     /// Entries from `from_seq` onward, in seq order.
     pub fn read(&self, from_seq: u64) -> Result<Reader> {
         // Start at the block that holds `from_seq`.
-        let start = match self.events.range(..=be(from_seq)).next_back() {
+        let start = match self.store.events.range(..=be(from_seq)).next_back() {
             Some(kv) => seq_of(&kv.map_err(read_err)?.0)?,
             None => 0,
         };
         Ok(Reader {
-            blocks: self.events.range(be(start)..),
+            blocks: self.store.events.range(be(start)..),
             buf: Vec::new(),
             pos: 0,
             from: from_seq,
@@ -326,6 +357,7 @@ impl Journal {
         // later seconds rather than the first key: a scan of the index, not of the events.
         let mut best: Option<u64> = None;
         for kv in self
+            .store
             .time
             .range(time_key(session, ts_ns)..time_key(session + 1, i64::MIN))
         {
@@ -392,7 +424,7 @@ impl Journal {
         let mut prev = [0u8; HASH_LEN];
         let mut expected_seq = 0u64;
         let mut checked = 0u64;
-        for kv in self.events.iter() {
+        for kv in self.store.events.iter() {
             let (k, v) = kv.map_err(read_err)?;
             let first = seq_of(&k)?;
             let raws = match codec::split_block(first, &v) {
@@ -451,11 +483,11 @@ impl Journal {
         from_seq: u64,
         f: &mut dyn FnMut(&codec::RawEntry) -> Result<bool>,
     ) -> Result<()> {
-        let start = match self.events.range(..=be(from_seq)).next_back() {
+        let start = match self.store.events.range(..=be(from_seq)).next_back() {
             Some(kv) => seq_of(&kv.map_err(read_err)?.0)?,
             None => 0,
         };
-        for kv in self.events.range(be(start)..) {
+        for kv in self.store.events.range(be(start)..) {
             let (k, v) = kv.map_err(read_err)?;
             for raw in codec::split_block(seq_of(&k)?, &v)? {
                 if raw.seq < from_seq {
@@ -472,7 +504,7 @@ impl Journal {
     /// Raw access for tests that must damage a journal on purpose.
     #[doc(hidden)]
     pub fn raw_events(&self) -> &sled::Tree {
-        &self.events
+        &self.store.events
     }
 }
 
@@ -660,27 +692,32 @@ fn write_loop(j: Journal, rx: Receiver<WriteOp>) {
                     continue;
                 }
                 let r = (|| -> std::result::Result<(), sled::Error> {
-                    j.events.insert(key, value)?;
+                    j.store.events.insert(key, value)?;
                     for (k, v) in index {
                         // Keep the first seq seen for a second.
-                        let _ = j
-                            .time
-                            .compare_and_swap(k, None as Option<&[u8]>, Some(&v[..]))?;
+                        let _ = j.store.time.compare_and_swap(
+                            k,
+                            None as Option<&[u8]>,
+                            Some(&v[..]),
+                        )?;
                     }
                     for (k, v) in sessions {
-                        j.sessions.insert(k, v)?;
+                        j.store.sessions.insert(k, v)?;
                     }
                     Ok(())
                 })();
                 match r {
                     Ok(()) => written = last_seq + 1,
-                    Err(e) => failure = Some(e.to_string()),
+                    Err(e) => {
+                        j.store.failed.store(true, Ordering::SeqCst);
+                        failure = Some(e.to_string());
+                    }
                 }
             }
             WriteOp::Flush { fsync, done } => {
                 let r = match &failure {
                     Some(f) => Err(f.clone()),
-                    None => j.db.flush().map_err(|e| e.to_string()).and_then(|_| {
+                    None => j.store.db.flush().map_err(|e| e.to_string()).and_then(|_| {
                         if fsync {
                             sync_files(&j.dir).map_err(|e| e.to_string())
                         } else {
@@ -688,6 +725,10 @@ fn write_loop(j: Journal, rx: Receiver<WriteOp>) {
                         }
                     }),
                 };
+                if let Err(f) = &r {
+                    j.store.failed.store(true, Ordering::SeqCst);
+                    failure.get_or_insert_with(|| f.clone());
+                }
                 let _ = done.send(r.map(|_| written));
             }
         }

@@ -109,8 +109,9 @@ fn resolve_source(
             let info = writer.journal().session(*id)?;
             if !has_market_data(&info) {
                 return Err(BacktestError::NoData(format!(
-                    "session {id} is a {} session and holds no market data; pick an import, live or paper session (`flashmm journal ls`)",
-                    info.mode.as_str()
+                    "session {id} is a {} session{} and cannot be used as market data; pick a completed import, or a live or paper session (`flashmm journal ls`)",
+                    info.mode.as_str(),
+                    if info.mode == Mode::Import { " that did not complete" } else { "" }
                 )));
             }
             Ok((*id, false))
@@ -133,9 +134,14 @@ fn resolve_source(
     }
 }
 
+/// Imports count only when complete (a failed or killed import may hold a wrong book); live and
+/// paper sessions hold whatever market data they recorded before they stopped.
 fn has_market_data(s: &SessionInfo) -> bool {
-    matches!(s.mode, Mode::Import | Mode::Live | Mode::Paper)
-        && s.status != Some(SessionStatus::Interrupted)
+    match s.mode {
+        Mode::Import => s.status == Some(SessionStatus::Completed),
+        Mode::Live | Mode::Paper => true,
+        Mode::Backtest | Mode::Replay => false,
+    }
 }
 
 struct Sim<'w> {
