@@ -75,6 +75,9 @@ pub struct Book {
     awaiting_first_delta: bool,
     /// The newest best bid/offer, re-imposed after a depth diff that is older than it.
     overlay: Option<Overlay>,
+    /// Mid, recomputed only when the top of the book changes.
+    mid: Option<Decimal>,
+    top: (Option<i128>, Option<i128>),
 }
 
 impl Default for Book {
@@ -92,7 +95,25 @@ impl Book {
             last_update_id: 0,
             awaiting_first_delta: false,
             overlay: None,
+            mid: None,
+            top: (None, None),
         }
+    }
+
+    fn refresh_mid(&mut self) {
+        let top = (
+            self.bids.last_key_value().map(|(k, _)| *k),
+            self.asks.first_key_value().map(|(k, _)| *k),
+        );
+        if top == self.top {
+            return;
+        }
+        self.top = top;
+        self.mid = match (self.best_bid(), self.best_ask()) {
+            // Multiplying by one half is exact and much cheaper than dividing by two.
+            (Some((b, _)), Some((a, _))) => Some((b + a) * HALF),
+            _ => None,
+        };
     }
 
     pub fn state(&self) -> BookState {
@@ -116,6 +137,7 @@ impl Book {
         self.state = BookState::Synced;
         self.awaiting_first_delta = true;
         self.overlay = None;
+        self.refresh_mid();
     }
 
     pub fn apply_delta(&mut self, d: &BookDelta) -> Applied {
@@ -157,6 +179,7 @@ impl Book {
                 self.overlay = None;
             }
         }
+        self.refresh_mid();
         Applied::Applied
     }
 
@@ -184,6 +207,7 @@ impl Book {
             None => self.overlay = None,
         }
         self.impose(&o);
+        self.refresh_mid();
         Applied::Applied
     }
 
@@ -230,11 +254,7 @@ impl Book {
     }
 
     pub fn mid(&self) -> Option<Decimal> {
-        match (self.best_bid(), self.best_ask()) {
-            // Multiplying by one half is exact and much cheaper than dividing by two.
-            (Some((b, _)), Some((a, _))) => Some((b + a) * HALF),
-            _ => None,
-        }
+        self.mid
     }
 
     pub fn qty_at(&self, side: Side, price: Decimal) -> Decimal {

@@ -67,6 +67,9 @@ pub struct Engine {
     last_market: Option<i64>,
     last_replace: i64,
     replace_pending: bool,
+    /// When quotes were last evaluated, and whether a market move since then awaits one.
+    last_eval: i64,
+    market_pending: bool,
     mint_base: u64,
     mint_k: u64,
     stats: EngineStats,
@@ -86,6 +89,8 @@ impl Engine {
             last_market: None,
             last_replace: i64::MIN,
             replace_pending: false,
+            last_eval: i64::MIN,
+            market_pending: false,
             mint_base: 0,
             mint_k: 0,
             stats: EngineStats::default(),
@@ -226,8 +231,9 @@ impl Engine {
                 }
             },
         }
+        let mut market_moved = false;
         if book_changed {
-            dirty |= self.features.on_book(self.now, &self.book);
+            market_moved = self.features.on_book(self.now, &self.book);
             if self.book.is_valid() {
                 actions.extend(
                     self.risk
@@ -235,7 +241,7 @@ impl Engine {
                 );
             }
         }
-        self.step(dirty, actions, out);
+        self.step(dirty, market_moved, actions, out);
     }
 
     fn count(stats: &mut EngineStats, r: Report) {
@@ -249,7 +255,16 @@ impl Engine {
     }
 
     /// Housekeeping after every input: risk guards, then the prediction cadence, then quotes.
-    fn step(&mut self, mut dirty: bool, mut actions: Vec<RiskAction>, out: &mut Vec<Emitted>) {
+    /// Quotes are re-evaluated at once after fills, order reports, predictions, risk changes and
+    /// timers; after a market move, at most once per `strategy.min_refresh_ms` (a timer catches
+    /// the last move of a burst).
+    fn step(
+        &mut self,
+        mut dirty: bool,
+        market_moved: bool,
+        mut actions: Vec<RiskAction>,
+        out: &mut Vec<Emitted>,
+    ) {
         let now = self.now;
         actions.extend(self.risk.check_stale(now, self.last_market));
         if self.book.is_valid() {
@@ -295,9 +310,18 @@ impl Engine {
             });
         }
         let replace_due = self.replace_pending && now >= self.replace_at();
-        if dirty || replace_due {
+        self.market_pending |= market_moved;
+        let market_due = self.market_pending && now >= self.eval_at();
+        if dirty || replace_due || market_due {
+            self.last_eval = now;
+            self.market_pending = false;
             self.requote(out);
         }
+    }
+
+    fn eval_at(&self) -> i64 {
+        self.last_eval
+            .saturating_add(self.cfg.strategy.min_refresh_ms as i64 * NS_PER_MS)
     }
 
     fn replace_at(&self) -> i64 {
@@ -520,6 +544,9 @@ impl Engine {
             }
             if self.replace_pending {
                 consider(self.replace_at());
+            }
+            if self.market_pending {
+                consider(self.eval_at());
             }
         }
         d.map(|t| t.max(self.now.saturating_add(1)))

@@ -92,6 +92,9 @@ impl Position {
     }
 
     pub fn equity(&self, mark: Decimal) -> Decimal {
+        if self.qty.is_zero() {
+            return self.cash;
+        }
         self.cash + self.qty * mark
     }
 
