@@ -28,6 +28,18 @@ fn fixture_journal() -> (tempfile::TempDir, Journal, Vec<Entry>) {
     (dir, j, entries)
 }
 
+fn backtest_once(w: &mut flashmm::journal::Writer) -> backtest::Outcome {
+    let args = BacktestArgs {
+        data: Data::Journal(Some(1)),
+        from: None,
+        to: None,
+        predictor: PredictorChoice::Rules,
+        cfg: Config::default(),
+        progress: false,
+    };
+    backtest::run(w, args).expect("backtest")
+}
+
 fn benches(c: &mut Criterion) {
     let (_dir, journal, entries) = fixture_journal();
     let market: Vec<Entry> = entries
@@ -41,18 +53,7 @@ fn benches(c: &mut Criterion) {
     // predictions and timers, exactly as replay will feed it.
     let inputs: Vec<Entry> = {
         let mut w = journal.writer().expect("writer");
-        let o = backtest::run(
-            &mut w,
-            BacktestArgs {
-                data: Data::Journal(Some(1)),
-                from: None,
-                to: None,
-                predictor: PredictorChoice::Rules,
-                cfg: Config::default(),
-                progress: false,
-            },
-        )
-        .expect("backtest");
+        let o = backtest_once(&mut w);
         w.close().expect("close");
         session_stream(&journal, o.session)
             .expect("stream")
@@ -126,21 +127,7 @@ fn benches(c: &mut Criterion) {
     });
     g.bench_function("backtest_end_to_end", |b| {
         let mut w = journal.writer().expect("writer");
-        b.iter(|| {
-            backtest::run(
-                &mut w,
-                BacktestArgs {
-                    data: Data::Journal(Some(1)),
-                    from: None,
-                    to: None,
-                    predictor: PredictorChoice::Rules,
-                    cfg: Config::default(),
-                    progress: false,
-                },
-            )
-            .expect("backtest")
-            .session
-        })
+        b.iter(|| backtest_once(&mut w).session)
     });
     g.finish();
 }

@@ -84,6 +84,32 @@ struct Harness {
 }
 
 impl Harness {
+    /// A fresh engine that has seen a one-tick market at 60000.
+    fn new() -> Result<Harness, TestCaseError> {
+        let cfg = cfg();
+        let mut h = Harness {
+            engine: Engine::new(&cfg),
+            cfg: cfg.clone(),
+            seq: 0,
+            ts: 1_723_161_253_000_000_000,
+            mid: dec!(60000.005),
+            bid: dec!(60000.00),
+            ask: dec!(60000.01),
+            position: Decimal::ZERO,
+            open: BTreeMap::new(),
+            requests: Vec::new(),
+            placed: 0,
+        };
+        let lv = |price, qty| Level { price, qty };
+        h.feed(Input::BookSnapshot(BookSnapshot {
+            symbol: cfg.market.symbol,
+            update_id: 1,
+            bids: vec![lv(dec!(60000.00), dec!(1))],
+            asks: vec![lv(dec!(60000.01), dec!(1))],
+        }))?;
+        Ok(h)
+    }
+
     fn feed(&mut self, input: Input) -> Result<(), TestCaseError> {
         self.seq += 1;
         let e = Entry {
@@ -297,28 +323,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
     #[test]
     fn no_order_breaks_a_risk_limit(acts in prop::collection::vec(act(), 1..300)) {
-        let cfg = cfg();
-        let sym = cfg.market.symbol;
-        let mut h = Harness {
-            engine: Engine::new(&cfg),
-            cfg: cfg.clone(),
-            seq: 0,
-            ts: 1_723_161_253_000_000_000,
-            mid: dec!(60000.005),
-            bid: dec!(60000.00),
-            ask: dec!(60000.01),
-            position: Decimal::ZERO,
-            open: BTreeMap::new(),
-            requests: Vec::new(),
-            placed: 0,
-        };
-        let lv = |price, qty| Level { price, qty };
-        h.feed(Input::BookSnapshot(BookSnapshot {
-            symbol: sym,
-            update_id: 1,
-            bids: vec![lv(dec!(60000.00), dec!(1))],
-            asks: vec![lv(dec!(60000.01), dec!(1))],
-        }))?;
+        let mut h = Harness::new()?;
         for a in &acts {
             h.step(a)?;
         }
@@ -331,27 +336,7 @@ proptest! {
 fn the_harness_does_place_orders_and_reach_the_limits() {
     // Guards the proptest against passing vacuously: fill every bid as it appears.
     let cfg = cfg();
-    let mut h = Harness {
-        engine: Engine::new(&cfg),
-        cfg: cfg.clone(),
-        seq: 0,
-        ts: 1_723_161_253_000_000_000,
-        mid: dec!(60000.005),
-        bid: dec!(60000.00),
-        ask: dec!(60000.01),
-        position: Decimal::ZERO,
-        open: BTreeMap::new(),
-        requests: Vec::new(),
-        placed: 0,
-    };
-    let lv = |price, qty| Level { price, qty };
-    h.feed(Input::BookSnapshot(BookSnapshot {
-        symbol: cfg.market.symbol,
-        update_id: 1,
-        bids: vec![lv(dec!(60000.00), dec!(1))],
-        asks: vec![lv(dec!(60000.01), dec!(1))],
-    }))
-    .unwrap();
+    let mut h = Harness::new().unwrap();
     for _ in 0..40 {
         let bid = h
             .open
