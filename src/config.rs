@@ -42,6 +42,7 @@ pub struct Config {
     pub predict: PredictConfig,
     pub venue: VenueConfig,
     pub backtest: BacktestConfig,
+    pub azure: AzureConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -120,6 +121,74 @@ pub struct PredictConfig {
     pub horizon_s: u64,
     #[serde(with = "decimal")]
     pub rules_signal_bps: Decimal,
+    #[serde(with = "decimal")]
+    pub model_weight: Decimal,
+    pub fallback_rules: bool,
+    pub max_requests_per_minute: u32,
+    pub max_in_flight: u32,
+    pub early_spread_ratio: f64,
+    pub early_vol_ratio: f64,
+    pub early_min_interval_ms: u64,
+    #[serde(with = "decimal")]
+    pub budget_usd_per_hour: Decimal,
+    #[serde(with = "decimal")]
+    pub budget_usd_per_day: Decimal,
+    #[serde(with = "decimal")]
+    pub budget_usd_total: Decimal,
+    pub breaker_failures: u32,
+    pub breaker_cooldown_s: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AzureApi {
+    /// `{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...`
+    Deployments,
+    /// `{endpoint}/openai/v1/chat/completions` with `"model": deployment`.
+    V1,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasoningEffort {
+    Low,
+    Medium,
+    High,
+}
+
+impl ReasoningEffort {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasoningEffort::Low => "low",
+            ReasoningEffort::Medium => "medium",
+            ReasoningEffort::High => "high",
+        }
+    }
+}
+
+/// The Azure OpenAI deployment. Keys are never here: they come from `AZURE_OPENAI_API_KEY` or
+/// `AZURE_OPENAI_AD_TOKEN` only, so a journaled config cannot leak them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AzureConfig {
+    /// Overridden by `AZURE_OPENAI_ENDPOINT` when that is set.
+    pub endpoint: String,
+    /// Overridden by `AZURE_OPENAI_DEPLOYMENT` when that is set.
+    pub deployment: String,
+    pub api: AzureApi,
+    pub api_version: String,
+    pub max_completion_tokens: u32,
+    pub reasoning_effort: ReasoningEffort,
+    pub timeout_s: u64,
+    pub max_retries: u32,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    #[serde(with = "decimal")]
+    pub price_input_per_mtok: Decimal,
+    #[serde(with = "decimal")]
+    pub price_cached_input_per_mtok: Decimal,
+    #[serde(with = "decimal")]
+    pub price_output_per_mtok: Decimal,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,11 +282,43 @@ impl Default for RiskConfig {
 impl Default for PredictConfig {
     fn default() -> Self {
         PredictConfig {
-            interval_ms: 1000,
-            ttl_ms: 5000,
-            timeout_ms: 30_000,
-            horizon_s: 30,
+            interval_ms: 10_000,
+            ttl_ms: 30_000,
+            timeout_ms: 45_000,
+            horizon_s: 60,
             rules_signal_bps: dec!(2.0),
+            model_weight: dec!(0.7),
+            fallback_rules: true,
+            max_requests_per_minute: 10,
+            max_in_flight: 1,
+            early_spread_ratio: 3.0,
+            early_vol_ratio: 2.0,
+            early_min_interval_ms: 2_000,
+            budget_usd_per_hour: dec!(2),
+            budget_usd_per_day: dec!(20),
+            budget_usd_total: dec!(0),
+            breaker_failures: 5,
+            breaker_cooldown_s: 30,
+        }
+    }
+}
+
+impl Default for AzureConfig {
+    fn default() -> Self {
+        AzureConfig {
+            endpoint: String::new(),
+            deployment: String::new(),
+            api: AzureApi::Deployments,
+            api_version: "2025-04-01-preview".into(),
+            max_completion_tokens: 2000,
+            reasoning_effort: ReasoningEffort::Low,
+            timeout_s: 30,
+            max_retries: 3,
+            backoff_base_ms: 500,
+            backoff_max_ms: 8_000,
+            price_input_per_mtok: dec!(1.10),
+            price_cached_input_per_mtok: dec!(0.275),
+            price_output_per_mtok: dec!(4.40),
         }
     }
 }
@@ -254,6 +355,7 @@ impl Default for Config {
             predict: PredictConfig::default(),
             venue: VenueConfig::default(),
             backtest: BacktestConfig::default(),
+            azure: AzureConfig::default(),
         }
     }
 }
@@ -411,6 +513,57 @@ impl Config {
         if p.rules_signal_bps > dec!(500) {
             return Err(invalid("predict.rules_signal_bps", "must be at most 500"));
         }
+        if !(Decimal::ZERO..=Decimal::ONE).contains(&p.model_weight) {
+            return Err(invalid("predict.model_weight", "must be between 0 and 1"));
+        }
+        posu(
+            "predict.max_requests_per_minute",
+            p.max_requests_per_minute as u64,
+        )?;
+        posu("predict.max_in_flight", p.max_in_flight as u64)?;
+        for (key, v) in [
+            ("predict.early_spread_ratio", p.early_spread_ratio),
+            ("predict.early_vol_ratio", p.early_vol_ratio),
+        ] {
+            if !(v.is_finite() && (v == 0.0 || v > 1.0)) {
+                return Err(invalid(
+                    key,
+                    format!("must be 0 (off) or greater than 1, got {v}"),
+                ));
+            }
+        }
+        nonneg("predict.budget_usd_per_hour", p.budget_usd_per_hour)?;
+        nonneg("predict.budget_usd_per_day", p.budget_usd_per_day)?;
+        nonneg("predict.budget_usd_total", p.budget_usd_total)?;
+        posu("predict.breaker_failures", p.breaker_failures as u64)?;
+        if p.ttl_ms < p.interval_ms {
+            return Err(invalid(
+                "predict.ttl_ms",
+                format!("{} is shorter than predict.interval_ms {}: predictions would expire before the next one is asked for", p.ttl_ms, p.interval_ms),
+            ));
+        }
+        let a = &self.azure;
+        posu(
+            "azure.max_completion_tokens",
+            a.max_completion_tokens as u64,
+        )?;
+        posu("azure.timeout_s", a.timeout_s)?;
+        posu("azure.backoff_base_ms", a.backoff_base_ms)?;
+        if a.backoff_max_ms < a.backoff_base_ms {
+            return Err(invalid(
+                "azure.backoff_max_ms",
+                "must not be below azure.backoff_base_ms",
+            ));
+        }
+        nonneg("azure.price_input_per_mtok", a.price_input_per_mtok)?;
+        nonneg(
+            "azure.price_cached_input_per_mtok",
+            a.price_cached_input_per_mtok,
+        )?;
+        nonneg("azure.price_output_per_mtok", a.price_output_per_mtok)?;
+        if a.api_version.trim().is_empty() {
+            return Err(invalid("azure.api_version", "must not be empty"));
+        }
         // Fees may be negative (a rebate) but a rebate above 100% is a typo.
         for (key, v) in [
             ("venue.maker_fee_bps", self.venue.maker_fee_bps),
@@ -423,6 +576,13 @@ impl Config {
         Ok(())
     }
 }
+
+/// Keys people copy from older OpenAI examples that o-series deployments reject at run time.
+const REFUSED: [(&str, &str); 3] = [
+    ("azure.temperature", "o4-mini rejects `temperature` (400 unsupported_value); remove the key"),
+    ("azure.top_p", "o4-mini rejects `top_p` (400 unsupported_value); remove the key"),
+    ("azure.max_tokens", "o4-mini rejects `max_tokens` (400 unsupported_parameter); use azure.max_completion_tokens, which also counts the hidden reasoning tokens"),
+];
 
 /// Finds the first key in `t` that the schema (`known`) does not have.
 fn check_keys(
@@ -437,6 +597,9 @@ fn check_keys(
         } else {
             format!("{prefix}.{k}")
         };
+        if let Some((_, why)) = REFUSED.iter().find(|(k, _)| *k == key) {
+            return Err(invalid(&key, *why));
+        }
         match known.get(k) {
             None => {
                 return Err(ConfigError::UnknownKey {
@@ -459,6 +622,9 @@ fn apply_set(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError> {
         arg: arg.to_string(),
     })?;
     let key = key.trim();
+    if let Some((_, why)) = REFUSED.iter().find(|(k, _)| *k == key) {
+        return Err(invalid(key, *why));
+    }
     let path: Vec<&str> = key.split('.').collect();
     let mut known = Config::default_table();
     let mut node = table;

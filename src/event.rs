@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped on any change to the encoding of `Entry`; a journal written under another version is
 /// refused rather than misread.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
@@ -69,6 +69,8 @@ pub enum Mode {
     Replay,
     Backtest,
     Import,
+    /// `flashmm predict --once`: one model call at a recorded moment.
+    Probe,
 }
 
 impl Mode {
@@ -79,6 +81,7 @@ impl Mode {
             Mode::Replay => "replay",
             Mode::Backtest => "backtest",
             Mode::Import => "import",
+            Mode::Probe => "probe",
         }
     }
 }
@@ -309,10 +312,76 @@ pub struct Prediction {
     pub reasoning: String,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// An HTTP error status that retries did not cure.
+    Http,
+    Timeout,
+    /// The connection failed or dropped.
+    Connection,
+    /// Azure's content filter: a 200 with `finish_reason: content_filter`, or a 400 with
+    /// `code: content_filter`.
+    ContentFilter,
+    /// `finish_reason: length` with empty content: `azure.max_completion_tokens` is too small
+    /// for the hidden reasoning tokens.
+    Length,
+    /// The model refused (`message.refusal`).
+    Refusal,
+    /// The body or the answer is not the JSON we asked for.
+    Malformed,
+    /// The JSON parsed but broke a rule (confidence outside [0, 1], |bps| > 500, direction
+    /// against the sign of the bps).
+    Invalid,
+    /// A failure the stub predictor was scripted to return.
+    Scripted,
+    /// No answer to give: the recorded predictor has no recorded response for this request.
+    Unavailable,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Http => "http",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Connection => "connection",
+            FailureKind::ContentFilter => "content_filter",
+            FailureKind::Length => "length",
+            FailureKind::Refusal => "refusal",
+            FailureKind::Malformed => "malformed",
+            FailureKind::Invalid => "invalid",
+            FailureKind::Scripted => "scripted",
+            FailureKind::Unavailable => "unavailable",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PredictionFailure {
-    pub kind: String,
+    pub kind: FailureKind,
     pub message: String,
+}
+
+/// One HTTP try at a prediction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// `None` when no response came (timeout, connection error).
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+    pub error: Option<String>,
+    /// What the server asked us to wait (`retry-after-ms` or `retry-after`).
+    pub retry_after_ms: Option<u64>,
+}
+
+/// The HTTP side of a model call, for the post-mortem and for tuning rate limits.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HttpExchange {
+    /// Every try, in order; the last one is the outcome.
+    pub attempts: Vec<Attempt>,
+    pub ratelimit_remaining_requests: Option<u64>,
+    pub ratelimit_remaining_tokens: Option<u64>,
+    /// The server's request id (`apim-request-id` or `x-request-id`), for support tickets.
+    pub request_id: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -328,12 +397,15 @@ pub struct PredictionResponse {
     pub request_id: u64,
     pub source: PredictorKind,
     pub result: Result<Prediction, PredictionFailure>,
-    /// What the predictor said, verbatim, so a bad answer can be read later.
+    /// What the predictor said, verbatim (the whole HTTP body for a model), so a bad answer can
+    /// be read later.
     pub raw: String,
+    /// From sending the request to having the answer, retries included.
     pub latency_ms: u64,
     pub usage: Option<TokenUsage>,
     #[serde(with = "decimal")]
     pub cost_usd: Decimal,
+    pub http: Option<HttpExchange>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -423,6 +495,7 @@ pub enum Output {
     PlaceOrder(PlaceOrder),
     CancelOrder(CancelOrder),
     RiskAction(RiskAction),
+    PredictorStatus(PredictorStatus),
 }
 
 impl Output {
@@ -433,6 +506,7 @@ impl Output {
             Output::PlaceOrder(_) => "place_order",
             Output::CancelOrder(_) => "cancel_order",
             Output::RiskAction(_) => "risk_action",
+            Output::PredictorStatus(_) => "predictor_status",
         }
     }
 }
@@ -481,6 +555,39 @@ pub struct PredictionRequest {
     pub prompt: Option<Prompt>,
 }
 
+/// Whether the core may ask the model. Anything but `Open` means quoting on rules alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PredictorGate {
+    Open,
+    /// Too many consecutive failures; no requests until the cooldown ends.
+    BreakerOpen,
+    /// Cooldown over: one probe request may go; its outcome closes or reopens the breaker.
+    HalfOpen,
+    /// Another request would break `predict.budget_usd_per_hour`.
+    OverBudgetHour,
+    /// ... `predict.budget_usd_per_day`.
+    OverBudgetDay,
+    /// ... `predict.budget_usd_total` (a backtest's `--max-cost-usd`).
+    OverBudgetTotal,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PredictorStatus {
+    pub gate: PredictorGate,
+    pub detail: String,
+}
+
+/// The local rules' view at the moment of a quote: the fast signal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RulesSignal {
+    pub direction: Direction,
+    #[serde(with = "decimal")]
+    pub confidence: Decimal,
+    #[serde(with = "decimal")]
+    pub price_change_bps: Decimal,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PredictionUsed {
     pub request_id: u64,
@@ -523,7 +630,15 @@ pub enum Bound {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QuoteDecision {
     pub features: Features,
+    /// The predictor's latest unexpired answer (the slow signal), if any.
     pub prediction: Option<PredictionUsed>,
+    /// The local rules on the same features (the fast signal), unless `predict.fallback_rules`
+    /// is off.
+    pub rules: Option<RulesSignal>,
+    /// The weight the prediction got in the blend: `predict.model_weight` x (1 - age / ttl).
+    /// The rules got the rest.
+    #[serde(with = "decimal")]
+    pub model_weight: Decimal,
     #[serde(with = "decimal")]
     pub position: Decimal,
     /// mid + prediction_skew - inventory_skew.

@@ -7,6 +7,8 @@ use flashmm::event::Symbol;
 use flashmm::journal::binance::{self, ImportOptions};
 use flashmm::journal::{jsonl, when, Journal, Verified};
 use flashmm::mode::backtest::{self, BacktestArgs, Data, PredictorChoice};
+use flashmm::mode::probe::{self, ProbeArgs};
+use flashmm::predict::azure::{AzureClient, AzurePredictor};
 use std::io::{BufReader, Write};
 use std::path::PathBuf;
 
@@ -37,8 +39,31 @@ enum Command {
     /// Import, export, list and verify journal entries.
     #[command(subcommand)]
     Journal(JournalCmd),
+    /// Ask the model once about a recorded moment (checks credentials; journaled as a probe session).
+    Predict(PredictCmd),
     /// Print the effective configuration (defaults, then --config, then --set) as TOML.
     Config(ConfigArgs),
+}
+
+#[derive(Args)]
+struct PredictCmd {
+    /// Required: one call, then exit.
+    #[arg(long)]
+    once: bool,
+    /// A Binance recording (.gz); imported on first use. Default: the shipped fixture.
+    #[arg(long, value_name = "FILE", conflicts_with = "session")]
+    data: Option<PathBuf>,
+    /// Take the market from this journal session instead.
+    #[arg(long, value_name = "ID")]
+    session: Option<u64>,
+    /// The moment to describe: 2024-08-08T23:58:00Z (default: the end of the data).
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -57,6 +82,10 @@ enum PredictorArg {
     Rules,
     /// Always neutral, or scripted by backtest.stub_script.
     Stub,
+    /// Azure OpenAI (AZURE_OPENAI_*); real money, so --max-cost-usd is required.
+    Azure,
+    /// The model answers recorded in another session (--recorded-session).
+    Recorded,
 }
 
 #[derive(Args)]
@@ -82,6 +111,12 @@ struct BacktestCmd {
     /// Script for the stub predictor (same as --set backtest.stub_script=FILE).
     #[arg(long, value_name = "FILE")]
     stub_script: Option<PathBuf>,
+    /// Spending cap for --predictor azure (same as --set predict.budget_usd_total=USD); the run stops there.
+    #[arg(long, value_name = "USD")]
+    max_cost_usd: Option<String>,
+    /// For --predictor recorded: the session whose answers to serve (default: the latest with model answers).
+    #[arg(long, value_name = "ID")]
+    recorded_session: Option<u64>,
     /// Print one JSON object instead of the report.
     #[arg(long)]
     json: bool,
@@ -169,6 +204,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Backtest(b) => run_backtest(&cli.journal, b),
+        Command::Predict(p) => run_predict(&cli.journal, p),
         Command::Journal(j) => run_journal(&cli.journal, j),
     }
 }
@@ -212,6 +248,8 @@ fn run_backtest(dir: &std::path::Path, b: BacktestCmd) -> Result<i32> {
     let predictor = match b.predictor {
         PredictorArg::Rules => PredictorChoice::Rules,
         PredictorArg::Stub => PredictorChoice::Stub,
+        PredictorArg::Azure => PredictorChoice::Azure,
+        PredictorArg::Recorded => PredictorChoice::Recorded(b.recorded_session),
     };
     let symbol = cfg.market.symbol;
     let o = backtest::run(
@@ -245,6 +283,11 @@ fn run_backtest(dir: &std::path::Path, b: BacktestCmd) -> Result<i32> {
             m.insert("from_seq".into(), o.from_seq.into());
             m.insert("to_seq".into(), o.to_seq.into());
             m.insert(
+                "predictor_cost_usd".into(),
+                o.cost_usd.round_dp(6).normalize().to_string().into(),
+            );
+            m.insert("stopped_early".into(), serde_json::json!(o.stopped));
+            m.insert(
                 "wall_s".into(),
                 serde_json::json!((o.wall_s * 1e6).round() / 1e6),
             );
@@ -260,10 +303,88 @@ fn run_backtest(dir: &std::path::Path, b: BacktestCmd) -> Result<i32> {
     Ok(0)
 }
 
+fn run_predict(dir: &std::path::Path, p: PredictCmd) -> Result<i32> {
+    if !p.once {
+        bail!("flashmm predict needs --once: it makes one model call and exits (live mode asks on its own cadence)");
+    }
+    let cfg = Config::load(p.config.config.as_deref(), &p.config.sets)?;
+    let at =
+        p.at.as_deref()
+            .map(|v| when::parse("--at", v, when::Edge::Start))
+            .transpose()?;
+    let data = match (p.data, p.session) {
+        (Some(f), _) => Data::File(f),
+        (None, Some(id)) => Data::Journal(Some(id)),
+        (None, None) => Data::File(backtest::default_fixture()),
+    };
+    let client = AzureClient::from_env(&cfg.azure)?;
+    let mut predictor = AzurePredictor::new(client)?;
+    let journal = open(dir)?;
+    let mut writer = journal.writer()?;
+    let o = probe::run(&mut writer, ProbeArgs { data, at, cfg }, &mut predictor)?;
+    writer.close()?;
+    let r = &o.response;
+    let http = r.http.clone().unwrap_or_default();
+    let last_status = http.attempts.last().and_then(|a| a.status);
+    if p.json {
+        let v = serde_json::json!({
+            "session": o.session,
+            "at": when::format(o.at_ts),
+            "at_seq": o.at_seq,
+            "ok": r.result.is_ok(),
+            "prediction": r.result.as_ref().ok(),
+            "failure": r.result.as_ref().err(),
+            "usage": r.usage,
+            "cost_usd": r.cost_usd.to_string(),
+            "latency_ms": r.latency_ms,
+            "http_status": last_status,
+            "attempts": http.attempts.len(),
+            "ratelimit_remaining_requests": http.ratelimit_remaining_requests,
+            "ratelimit_remaining_tokens": http.ratelimit_remaining_tokens,
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "asked {} about {} (seq {} of session {}); journaled as session {}",
+            predictor.client().url(),
+            when::format(o.at_ts),
+            o.at_seq,
+            o.source_session,
+            o.session
+        );
+        match &r.result {
+            Ok(pr) => println!(
+                "  prediction   {} confidence {} price change {} bps: {}",
+                pr.direction.as_str(),
+                pr.confidence,
+                pr.price_change_bps,
+                pr.reasoning
+            ),
+            Err(f) => println!("  failed       {}: {}", f.kind.as_str(), f.message),
+        }
+        if let Some(u) = &r.usage {
+            println!(
+                "  tokens       prompt {} (cached {}), completion {} (reasoning {})",
+                u.prompt, u.cached, u.completion, u.reasoning
+            );
+        }
+        println!("  cost         {} USD", r.cost_usd.round_dp(6));
+        println!(
+            "  latency      {} ms over {} attempt(s), last HTTP status {}",
+            r.latency_ms,
+            http.attempts.len(),
+            last_status.map_or("none".to_string(), |s| s.to_string())
+        );
+    }
+    Ok(if r.result.is_ok() { 0 } else { 1 })
+}
+
 fn predictor_name(p: PredictorChoice) -> &'static str {
     match p {
         PredictorChoice::Rules => "rules",
         PredictorChoice::Stub => "stub",
+        PredictorChoice::Azure => "azure",
+        PredictorChoice::Recorded(_) => "recorded",
     }
 }
 
@@ -332,6 +453,13 @@ fn print_report(o: &backtest::Outcome, symbol: Symbol, p: PredictorChoice, event
         s("prediction_calls_scored")
     );
     println!("  risk actions    {}", s("risk_actions"));
+    println!(
+        "  model cost      {} USD",
+        o.cost_usd.round_dp(6).normalize()
+    );
+    if let Some(why) = &o.stopped {
+        println!("  stopped early   {why}");
+    }
     let q = |p: f64| o.latency.value_at_quantile(p);
     println!(
         "  timing          {:.3} s wall, {:.0} events/s; core+venue per event p50 {} ns, p99 {} ns (sampled)",

@@ -299,6 +299,7 @@ impl Harness {
                         latency_ms: 0,
                         usage: None,
                         cost_usd: Decimal::ZERO,
+                        http: None,
                     })))?;
                 }
             }

@@ -4,6 +4,7 @@
 use super::book::Book;
 use crate::config::FeatureConfig;
 use crate::event::{Features, Side, Trade};
+use crate::predict::prompt::TradePrint;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use std::collections::VecDeque;
@@ -136,7 +137,12 @@ pub struct FeatureState {
     moves: MoveWindow,
     last_mid: Option<Decimal>,
     last_mid_f: f64,
+    /// The last trades for the prompt, oldest first.
+    prints: VecDeque<TradePrint>,
 }
+
+/// Trades the prompt shows.
+const PROMPT_TRADES: usize = 10;
 
 impl FeatureState {
     pub fn new(cfg: &FeatureConfig, kill_window_ms: u64) -> FeatureState {
@@ -157,10 +163,33 @@ impl FeatureState {
             },
             last_mid: None,
             last_mid_f: 0.0,
+            prints: VecDeque::with_capacity(PROMPT_TRADES + 1),
+        }
+    }
+
+    pub fn last_trades(&self) -> impl Iterator<Item = &TradePrint> {
+        self.prints.iter()
+    }
+
+    pub fn spread_bps(&self, book: &Book) -> f64 {
+        match (book.best_bid(), book.best_ask(), book.mid()) {
+            (Some((b, _)), Some((a, _)), Some(m)) if !m.is_zero() => {
+                ((a - b) / m).to_f64().unwrap_or(0.0) * 1e4
+            }
+            _ => 0.0,
         }
     }
 
     pub fn on_trade(&mut self, ts: i64, t: &Trade) {
+        if self.prints.len() == PROMPT_TRADES {
+            self.prints.pop_front();
+        }
+        self.prints.push_back(TradePrint {
+            ts_ns: ts,
+            price: t.price,
+            qty: t.qty,
+            aggressor: t.aggressor,
+        });
         self.window.push_back(TradeMark {
             ts,
             price: t.price,

@@ -13,15 +13,18 @@ pub mod risk;
 
 use crate::config::Config;
 use crate::event::{
-    Body, CancelOrder, CancelWhy, Entry, Features, FeedState, Input, OperatorCommand, Output,
-    PlaceOrder, PredictionRequest, QuoteDecision, QuoteLevel, RiskAction, RiskKind, Side,
+    Body, CancelOrder, CancelWhy, Entry, Features, FeedState, Input, Level, OperatorCommand,
+    Output, PlaceOrder, PredictionRequest, PredictionUsed, QuoteDecision, QuoteLevel, RiskAction,
+    RiskKind, RulesSignal, Side,
 };
+use crate::predict::prompt::{MarketPicture, TradePrint};
 use book::{Applied, Book, BookState};
 use features::FeatureState;
 use orders::{Order, Orders, Report};
 use position::Position;
 use prediction::PredictionState;
 use risk::Risk;
+use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
@@ -84,7 +87,7 @@ impl Engine {
             orders: Orders::default(),
             position: Position::default(),
             risk: Risk::new(&cfg.risk),
-            prediction: PredictionState::new(&cfg.predict),
+            prediction: PredictionState::new(&cfg.predict, &cfg.azure),
             now: i64::MIN,
             last_market: None,
             last_replace: i64::MIN,
@@ -288,27 +291,21 @@ impl Engine {
                 output: Output::RiskAction(a),
             });
         }
+        if self.prediction.expire_in_flight(now) {
+            dirty = true;
+        }
+        if let Some(status) = self.prediction.update_gate(now) {
+            dirty = true;
+            out.push(Emitted {
+                cause: Cause::Input,
+                output: Output::PredictorStatus(status),
+            });
+        }
         if self.risk.halted() || !self.book.is_valid() {
             self.cancel_all(CancelWhy::Risk, cause, out);
             return;
         }
-        if self.prediction.expire_in_flight(now) {
-            dirty = true;
-        }
-        if self.prediction.due(now) {
-            let request_id = self.mint();
-            let features = self.features.snapshot(now, &self.book);
-            self.prediction.sent(request_id, now);
-            out.push(Emitted {
-                cause: Cause::Input,
-                output: Output::PredictionRequest(Box::new(PredictionRequest {
-                    request_id,
-                    symbol: self.cfg.market.symbol,
-                    features,
-                    prompt: None,
-                })),
-            });
-        }
+        self.maybe_request(out);
         let replace_due = self.replace_pending && now >= self.replace_at();
         self.market_pending |= market_moved;
         let market_due = self.market_pending && now >= self.eval_at();
@@ -322,6 +319,63 @@ impl Engine {
     fn eval_at(&self) -> i64 {
         self.last_eval
             .saturating_add(self.cfg.strategy.min_refresh_ms as i64 * NS_PER_MS)
+    }
+
+    /// Asks the predictor when the cadence, the early trigger and the gate allow it.
+    fn maybe_request(&mut self, out: &mut Vec<Emitted>) {
+        let now = self.now;
+        let vol = self.features.volatility_bps();
+        let spread = self.features.spread_bps(&self.book);
+        if !self.prediction.due(now, spread, vol) {
+            return;
+        }
+        let (request, reserve) = self.build_request();
+        if !self.prediction.admit(now, reserve) {
+            return;
+        }
+        self.prediction
+            .sent(request.request_id, now, reserve, spread, vol);
+        out.push(Emitted {
+            cause: Cause::Input,
+            output: Output::PredictionRequest(Box::new(request)),
+        });
+    }
+
+    /// A prediction request for the market as it stands, outside the cadence: what
+    /// `flashmm predict --once` sends. `None` until the book is valid.
+    pub fn request_now(&mut self) -> Option<PredictionRequest> {
+        self.book.is_valid().then(|| self.build_request().0)
+    }
+
+    /// The request and the most it can cost.
+    fn build_request(&mut self) -> (PredictionRequest, Decimal) {
+        let now = self.now;
+        let features = self.features.snapshot(now, &self.book);
+        let depth = self.cfg.features.depth_levels as usize;
+        let bids: Vec<Level> = self.book.levels(Side::Buy).take(depth).collect();
+        let asks: Vec<Level> = self.book.levels(Side::Sell).take(depth).collect();
+        let trades: Vec<TradePrint> = self.features.last_trades().cloned().collect();
+        let prompt = crate::predict::prompt::build(&MarketPicture {
+            symbol: self.cfg.market.symbol,
+            ts_ns: now,
+            features: &features,
+            bids: &bids,
+            asks: &asks,
+            trades: &trades,
+            position: self.position.qty(),
+            max_position: self.cfg.risk.max_position,
+            horizon_s: self.cfg.predict.horizon_s,
+        });
+        let reserve = self
+            .prediction
+            .reserve_for(prompt.developer.len() + prompt.user.len());
+        let request = PredictionRequest {
+            request_id: self.mint(),
+            symbol: self.cfg.market.symbol,
+            features,
+            prompt: Some(prompt),
+        };
+        (request, reserve)
     }
 
     fn replace_at(&self) -> i64 {
@@ -364,9 +418,32 @@ impl Engine {
             vol_samples: self.features.vol_samples(),
             ..Features::default()
         };
-        let prediction = self.prediction.current(now);
+        let model = self.prediction.current(now);
+        let rules = self.cfg.predict.fallback_rules.then(|| {
+            let ratio = if ask_qty.is_zero() {
+                0.0
+            } else {
+                (bid_qty / ask_qty).to_f64().unwrap_or(0.0)
+            };
+            let picture = Features {
+                spread_bps: self.features.spread_bps(&self.book),
+                top_size_ratio: ratio,
+                ..light.clone()
+            };
+            let p = crate::predict::rules::predict(&picture, self.cfg.predict.rules_signal_bps);
+            RulesSignal {
+                direction: p.direction,
+                confidence: p.confidence,
+                price_change_bps: p.price_change_bps,
+            }
+        });
+        let (prediction, model_weight) = match model {
+            Some((used, w)) => (Some(used), w),
+            None => (None, Decimal::ZERO),
+        };
+        let signal_bps = blend(prediction.as_ref(), rules.as_ref(), model_weight);
         let position = self.position.qty();
-        let Some(ladder) = quote::ladder(&self.cfg, &light, prediction.as_ref(), position) else {
+        let Some(ladder) = quote::ladder(&self.cfg, &light, signal_bps, position) else {
             return;
         };
         let mut bounds = ladder.bounds.clone();
@@ -485,6 +562,8 @@ impl Engine {
             output: Output::QuoteDecision(Box::new(QuoteDecision {
                 features: self.features.snapshot(now, &self.book),
                 prediction,
+                rules,
+                model_weight,
                 position,
                 reservation: ladder.reservation,
                 prediction_skew: ladder.prediction_skew,
@@ -512,6 +591,10 @@ impl Engine {
                 output: Output::PlaceOrder(p),
             });
         }
+    }
+
+    pub fn predictor_gate(&self) -> crate::event::PredictorGate {
+        self.prediction.gate()
     }
 
     fn order(&mut self, side: Side, level: u8, price: Decimal, qty: Decimal) -> PlaceOrder {
@@ -560,4 +643,16 @@ impl Engine {
     pub fn guard(&self, kind: RiskKind) -> bool {
         self.risk.is_engaged(kind)
     }
+}
+
+/// The expected move, in bps, the quotes lean on: the prediction weighted `model_weight`
+/// (which fades with its age) and the rules weighted the rest, each as confidence x bps.
+pub fn blend(
+    model: Option<&PredictionUsed>,
+    rules: Option<&RulesSignal>,
+    model_weight: Decimal,
+) -> Decimal {
+    let m = model.map_or(Decimal::ZERO, |p| p.confidence * p.price_change_bps);
+    let r = rules.map_or(Decimal::ZERO, |p| p.confidence * p.price_change_bps);
+    (model_weight * m + (Decimal::ONE - model_weight) * r).round_dp(8)
 }

@@ -1,12 +1,13 @@
 //! Quote generation: reservation price, half-spread and a ladder of levels per side.
 //!
 //! reservation = mid + prediction skew - inventory skew, where
-//!   prediction skew = mid x price_change_bps/1e4 x confidence x strategy.prediction_weight
+//!   prediction skew = mid x signal_bps/1e4 x strategy.prediction_weight, where signal_bps
+//!     blends the prediction's and the rules' confidence x price_change_bps (see core::blend)
 //!   inventory skew  = q x gamma x (sigma x mid)^2 x T   (the Avellaneda-Stoikov term)
 //! and the half-spread is base + vol_spread_mult x sigma (bps), never below min_spread / 2.
 
 use crate::config::Config;
-use crate::event::{Bound, Features, PredictionUsed, QuoteLevel, Side};
+use crate::event::{Bound, Features, QuoteLevel, Side};
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use rust_decimal::{Decimal, RoundingStrategy};
 use rust_decimal_macros::dec;
@@ -60,10 +61,11 @@ fn from_f64(x: f64, dp: u32) -> Decimal {
 }
 
 /// `None` when there is no two-sided market to quote around.
+/// `signal_bps` is the blended expected move (confidence x bps) of the prediction and the rules.
 pub fn ladder(
     cfg: &Config,
     f: &Features,
-    prediction: Option<&PredictionUsed>,
+    signal_bps: Decimal,
     position: Decimal,
 ) -> Option<Ladder> {
     let s = &cfg.strategy;
@@ -73,10 +75,7 @@ pub fn ladder(
         return None;
     }
     let mut bounds = Vec::new();
-    let prediction_skew = prediction
-        .map(|p| mid * p.price_change_bps / BPS * p.confidence * s.prediction_weight)
-        .unwrap_or(Decimal::ZERO)
-        .round_dp(8);
+    let prediction_skew = (mid * signal_bps / BPS * s.prediction_weight).round_dp(8);
     // Before the estimate has warmed up, volatility neither widens nor skews the quote.
     let sigma_bps = if f.vol_samples >= cfg.features.vol_min_samples {
         f.volatility_bps
@@ -170,7 +169,6 @@ pub fn ladder(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Direction, PredictorKind};
 
     fn features(bid: Decimal, ask: Decimal) -> Features {
         Features {
@@ -204,7 +202,7 @@ mod tests {
     fn symmetric_ladder_without_skew() {
         let cfg = Config::default();
         let f = features(dec!(9999.99), dec!(10000.01));
-        let l = ladder(&cfg, &f, None, Decimal::ZERO).unwrap();
+        let l = ladder(&cfg, &f, Decimal::ZERO, Decimal::ZERO).unwrap();
         assert_eq!(l.reservation, dec!(10000));
         // 1 bp half spread on 10000 = 1.00; level spacing 1 bp.
         let bids: Vec<_> = l.bids.iter().map(|q| q.price).collect();
@@ -219,23 +217,15 @@ mod tests {
     fn bullish_prediction_and_long_inventory_move_the_reservation() {
         let cfg = Config::default();
         let f = features(dec!(9999.99), dec!(10000.01));
-        let p = PredictionUsed {
-            request_id: 1,
-            response_seq: 1,
-            source: PredictorKind::Rules,
-            direction: Direction::Bullish,
-            confidence: dec!(0.5),
-            price_change_bps: dec!(4),
-            age_ms: 0,
-        };
-        let l = ladder(&cfg, &f, Some(&p), Decimal::ZERO).unwrap();
-        // 10000 x 4/1e4 x 0.5 x 0.5 = 1.
+        // confidence 0.5 x 4 bps = 2 bps of signal.
+        let l = ladder(&cfg, &f, dec!(2), Decimal::ZERO).unwrap();
+        // 10000 x 2/1e4 x 0.5 = 1.
         assert_eq!(l.prediction_skew, dec!(1));
         assert_eq!(l.reservation, dec!(10001));
         let mut f2 = f.clone();
         f2.volatility_bps = 1.0;
         f2.vol_samples = 1000;
-        let long = ladder(&cfg, &f2, None, dec!(0.05)).unwrap();
+        let long = ladder(&cfg, &f2, Decimal::ZERO, dec!(0.05)).unwrap();
         // 0.05 x 0.5 x (1e-4 x 10000)^2 x 60 = 1.5
         assert_eq!(long.inventory_skew, dec!(1.5));
         assert_eq!(long.reservation, dec!(9998.5));
@@ -248,16 +238,7 @@ mod tests {
         cfg.strategy.min_spread_bps = dec!(0);
         cfg.strategy.vol_spread_mult = dec!(0);
         let f = features(dec!(100.00), dec!(100.01));
-        let p = PredictionUsed {
-            request_id: 1,
-            response_seq: 1,
-            source: PredictorKind::Rules,
-            direction: Direction::Bullish,
-            confidence: dec!(1),
-            price_change_bps: dec!(100),
-            age_ms: 0,
-        };
-        let l = ladder(&cfg, &f, Some(&p), Decimal::ZERO).unwrap();
+        let l = ladder(&cfg, &f, dec!(100), Decimal::ZERO).unwrap();
         assert!(l.bids.iter().all(|q| q.price < f.best_ask));
         assert!(l.asks.iter().all(|q| q.price > f.best_bid));
         assert!(l.bounds.contains(&Bound::PostOnlyClamp {

@@ -10,10 +10,13 @@ use crate::config::Config;
 use crate::core::book::Book;
 use crate::core::{Cause, Emitted, Engine};
 use crate::event::{
-    Body, Entry, Input, Mode, Output, PredictionResponse, SessionStart, SessionStatus, Source,
+    Body, Entry, Input, Mode, Output, PredictionResponse, PredictorGate, SessionStart,
+    SessionStatus, Source,
 };
 use crate::journal::binance::{self, ImportError, ImportOptions};
 use crate::journal::{Journal, JournalError, SessionInfo, Writer};
+use crate::predict::azure::{AzureClient, AzurePredictor};
+use crate::predict::recorded::Recorded;
 use crate::predict::stub::{Stub, StubError};
 use crate::predict::{rules::Rules, Predictor};
 use crate::report::Summary;
@@ -38,12 +41,18 @@ pub enum BacktestError {
     Stub(#[from] StubError),
     #[error("{0}")]
     NoData(String),
+    #[error(transparent)]
+    Azure(#[from] crate::predict::azure::AzureError),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PredictorChoice {
     Rules,
     Stub,
+    /// The real model, from `AZURE_OPENAI_*`; needs `predict.budget_usd_total` (--max-cost-usd).
+    Azure,
+    /// The answers recorded in another session (`None`: the latest that has model answers).
+    Recorded(Option<u64>),
 }
 
 #[derive(Clone, Debug)]
@@ -74,6 +83,34 @@ pub struct Outcome {
     pub wall_s: f64,
     pub latency: hdrhistogram::Histogram<u64>,
     pub engine: crate::core::EngineStats,
+    /// What the predictor's answers cost.
+    pub cost_usd: rust_decimal::Decimal,
+    /// Why the run ended before the data did (the cost cap), if it did.
+    pub stopped: Option<String>,
+}
+
+/// The newest session whose prediction answers came from a model.
+fn latest_with_model_answers(journal: &Journal) -> Result<Option<u64>, JournalError> {
+    for s in journal.sessions()?.iter().rev() {
+        if matches!(s.mode, Mode::Import) {
+            continue;
+        }
+        for e in journal.read(s.first_seq)? {
+            let e = e?;
+            if e.seq > s.last_seq {
+                break;
+            }
+            if let Body::Input(Input::PredictionResponse(r)) = &e.body {
+                if matches!(
+                    r.source,
+                    crate::event::PredictorKind::Azure | crate::event::PredictorKind::Recorded
+                ) {
+                    return Ok(Some(s.id));
+                }
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Finds the default fixture relative to the working directory, then to the source tree.
@@ -85,7 +122,7 @@ pub fn default_fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_FIXTURE)
 }
 
-fn resolve_source(
+pub(crate) fn resolve_source(
     writer: &mut Writer,
     data: &Data,
     from: Option<i64>,
@@ -140,7 +177,7 @@ fn has_market_data(s: &SessionInfo) -> bool {
     match s.mode {
         Mode::Import => s.status == Some(SessionStatus::Completed),
         Mode::Live | Mode::Paper => true,
-        Mode::Backtest | Mode::Replay => false,
+        Mode::Backtest | Mode::Replay | Mode::Probe => false,
     }
 }
 
@@ -166,6 +203,9 @@ struct Sim<'w> {
     seqs: Vec<u64>,
     /// The core's `poll_timeout`, which changes only when the core handles an entry.
     timer: Option<i64>,
+    /// Money the predictor spent, and why the run stopped early (the cost cap).
+    cost_usd: rust_decimal::Decimal,
+    stopped: Option<String>,
 }
 
 impl Sim<'_> {
@@ -204,10 +244,21 @@ impl Sim<'_> {
                 }
                 Output::PredictionRequest(r) => {
                     let mut resp = self.predictor.answer(r, ts);
-                    resp.latency_ms = (self.predictor_latency / NS_PER_MS) as u64;
+                    let latency = if self.predictor.measures_latency() {
+                        resp.latency_ms as i64 * NS_PER_MS
+                    } else {
+                        resp.latency_ms = (self.predictor_latency / NS_PER_MS) as u64;
+                        self.predictor_latency
+                    };
+                    self.cost_usd += resp.cost_usd;
                     self.answers_n += 1;
                     self.answers
-                        .insert((ts + self.predictor_latency, self.answers_n), (e.seq, resp));
+                        .insert((ts + latency, self.answers_n), (e.seq, resp));
+                }
+                Output::PredictorStatus(s) => {
+                    if s.gate == PredictorGate::OverBudgetTotal {
+                        self.stopped = Some(format!("stopped at the cost cap: {}", s.detail));
+                    }
                 }
                 Output::QuoteDecision(_) | Output::RiskAction(_) => {}
             }
@@ -329,6 +380,33 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
         PredictorChoice::Stub => {
             Box::new(Stub::from_file(Path::new(&args.cfg.backtest.stub_script))?)
         }
+        PredictorChoice::Azure => {
+            if args.cfg.predict.budget_usd_total <= rust_decimal::Decimal::ZERO {
+                return Err(BacktestError::NoData(
+                    "a backtest with --predictor azure spends real money: pass --max-cost-usd USD (predict.budget_usd_total) and it stops there".into(),
+                ));
+            }
+            Box::new(AzurePredictor::new(AzureClient::from_env(
+                &args.cfg.azure,
+            )?)?)
+        }
+        PredictorChoice::Recorded(id) => {
+            let id = match id {
+                Some(id) => id,
+                None => latest_with_model_answers(&journal)?.ok_or_else(|| {
+                    BacktestError::NoData(
+                        "no session in this journal has model answers to replay; pass --recorded-session ID".into(),
+                    )
+                })?,
+            };
+            let r = Recorded::from_session(&journal, id)?;
+            if r.is_empty() {
+                return Err(BacktestError::NoData(format!(
+                    "session {id} has no recorded prediction answers"
+                )));
+            }
+            Box::new(r)
+        }
     };
     let label = format!(
         "backtest, {} predictor, on session {source}",
@@ -366,6 +444,8 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
         out: Vec::with_capacity(32),
         seqs: Vec::with_capacity(32),
         timer: None,
+        cost_usd: rust_decimal::Decimal::ZERO,
+        stopped: None,
     };
     let mut latency =
         hdrhistogram::Histogram::<u64>::new(3).map_err(|e| BacktestError::NoData(e.to_string()))?;
@@ -394,6 +474,9 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
             result = Err(err);
             break;
         }
+        if sim.stopped.is_some() {
+            break;
+        }
         if let Some(t) = t {
             let _ = latency.record(t.elapsed().as_nanos() as u64);
         }
@@ -416,8 +499,12 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
         return Err(err);
     }
     sim.summary.finish();
-    let note = format!("{} market entries from session {source}", n);
+    let mut note = format!("{} market entries from session {source}", n);
+    if let Some(why) = &sim.stopped {
+        note = format!("{note}; {why}");
+    }
     let engine = sim.engine.stats().clone();
+    let (cost_usd, stopped) = (sim.cost_usd, sim.stopped.clone());
     let summary = sim.summary;
     writer.end(session, end_ts, SessionStatus::Completed, note)?;
     writer.flush(false)?;
@@ -431,5 +518,7 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
         wall_s: started.elapsed().as_secs_f64(),
         latency,
         engine,
+        cost_usd,
+        stopped,
     })
 }

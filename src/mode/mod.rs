@@ -1,5 +1,6 @@
 //! Drivers: the only code that wires I/O (journal, venue, predictor, clock) to the core.
 
 pub mod backtest;
+pub mod probe;
 pub mod progress;
 pub mod stream;

@@ -2,6 +2,12 @@
 //! tell them apart: in a backtest the answer arrives after a simulated latency, live after a
 //! real one.
 
+pub mod answer;
+pub mod azure;
+pub mod breaker;
+pub mod budget;
+pub mod prompt;
+pub mod recorded;
 pub mod rules;
 pub mod stub;
 
@@ -12,6 +18,11 @@ pub trait Predictor {
     /// Answers `req`; `now_ns` is the market time of the request. `latency_ms` is filled by the
     /// caller, which knows the (simulated or measured) latency.
     fn answer(&mut self, req: &PredictionRequest, now_ns: i64) -> PredictionResponse;
+    /// True when `latency_ms` in the answer is a real measurement the simulation should wait;
+    /// otherwise the backtest waits `backtest.predictor_latency_ms`.
+    fn measures_latency(&self) -> bool {
+        false
+    }
 }
 
 /// The raw text a local predictor "said", kept in the journal like a model's answer.

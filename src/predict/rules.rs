@@ -81,6 +81,7 @@ impl Predictor for Rules {
             latency_ms: 0,
             usage: None,
             cost_usd: Decimal::ZERO,
+            http: None,
         }
     }
 }

@@ -6,8 +6,8 @@
 
 use super::{raw_json, Predictor};
 use crate::event::{
-    decimal, Direction, Prediction, PredictionFailure, PredictionRequest, PredictionResponse,
-    PredictorKind,
+    decimal, Direction, FailureKind, Prediction, PredictionFailure, PredictionRequest,
+    PredictionResponse, PredictorKind,
 };
 use crate::journal::when;
 use rust_decimal::Decimal;
@@ -85,7 +85,7 @@ impl Stub {
             let at = when::parse("at", &l.at, when::Edge::Start).map_err(|e| bad(e.to_string()))?;
             let answer = match (l.error, l.direction) {
                 (Some(e), _) => Err(PredictionFailure {
-                    kind: "scripted".into(),
+                    kind: FailureKind::Scripted,
                     message: e,
                 }),
                 (None, Some(direction)) => {
@@ -141,6 +141,7 @@ impl Predictor for Stub {
             latency_ms: 0,
             usage: None,
             cost_usd: Decimal::ZERO,
+            http: None,
         }
     }
 }

@@ -143,18 +143,44 @@ pub fn every_body() -> Vec<Body> {
                 reasoning: 640,
             }),
             cost_usd: dec!(0.0041195),
+            http: Some(HttpExchange {
+                attempts: vec![
+                    Attempt {
+                        status: Some(429),
+                        latency_ms: 12,
+                        error: None,
+                        retry_after_ms: Some(1500),
+                    },
+                    Attempt {
+                        status: None,
+                        latency_ms: 30000,
+                        error: Some("timeout".into()),
+                        retry_after_ms: None,
+                    },
+                    Attempt {
+                        status: Some(200),
+                        latency_ms: 2345,
+                        error: None,
+                        retry_after_ms: None,
+                    },
+                ],
+                ratelimit_remaining_requests: Some(99),
+                ratelimit_remaining_tokens: None,
+                request_id: Some("apim-1".into()),
+            }),
         }))),
         Body::Input(Input::PredictionResponse(Box::new(PredictionResponse {
             request_id: 8,
             source: PredictorKind::Rules,
             result: Err(PredictionFailure {
-                kind: "length".into(),
+                kind: FailureKind::Length,
                 message: "raise max_completion_tokens".into(),
             }),
             raw: String::new(),
             latency_ms: 0,
             usage: None,
             cost_usd: Decimal::ZERO,
+            http: None,
         }))),
         Body::Input(Input::OrderAck(OrderAck {
             cid: 64,
@@ -207,6 +233,12 @@ pub fn every_body() -> Vec<Body> {
                 price_change_bps: dec!(2),
                 age_ms: 120,
             }),
+            rules: Some(RulesSignal {
+                direction: Direction::Bearish,
+                confidence: dec!(0.7),
+                price_change_bps: dec!(-2),
+            }),
+            model_weight: dec!(0.6533),
             position: dec!(-0.0035),
             reservation: dec!(61686.12345678),
             prediction_skew: dec!(4.3),
@@ -247,6 +279,10 @@ pub fn every_body() -> Vec<Body> {
             kind: RiskKind::KillSwitch,
             engaged: true,
             detail: "5 sigma".into(),
+        })),
+        Body::Output(Output::PredictorStatus(PredictorStatus {
+            gate: PredictorGate::OverBudgetHour,
+            detail: "spent".into(),
         })),
         Body::SessionEnd(SessionEnd {
             status: SessionStatus::Failed("disk full".into()),
