@@ -221,6 +221,9 @@ fn run_backtest(dir: &std::path::Path, b: BacktestCmd) -> Result<i32> {
             s.display().to_string()
         ));
     }
+    if let Some(c) = &b.max_cost_usd {
+        sets.push(format!("predict.budget_usd_total={c:?}"));
+    }
     let cfg = Config::load(b.config.config.as_deref(), &sets)?;
     let from = b
         .from

@@ -89,6 +89,22 @@ pub struct Outcome {
     pub stopped: Option<String>,
 }
 
+fn unavailable(request_id: u64, why: &str) -> PredictionResponse {
+    PredictionResponse {
+        request_id,
+        source: crate::event::PredictorKind::Stub,
+        result: Err(crate::event::PredictionFailure {
+            kind: crate::event::FailureKind::Unavailable,
+            message: why.into(),
+        }),
+        raw: String::new(),
+        latency_ms: 0,
+        usage: None,
+        cost_usd: rust_decimal::Decimal::ZERO,
+        http: None,
+    }
+}
+
 /// The newest session whose prediction answers came from a model.
 fn latest_with_model_answers(journal: &Journal) -> Result<Option<u64>, JournalError> {
     for s in journal.sessions()?.iter().rev() {
@@ -203,6 +219,9 @@ struct Sim<'w> {
     seqs: Vec<u64>,
     /// The core's `poll_timeout`, which changes only when the core handles an entry.
     timer: Option<i64>,
+    /// Set when the data has ended and only answers already paid for are still delivered.
+    closing: bool,
+    last_delivered: i64,
     /// Money the predictor spent, and why the run stopped early (the cost cap).
     cost_usd: rust_decimal::Decimal,
     stopped: Option<String>,
@@ -241,6 +260,15 @@ impl Sim<'_> {
                 Output::CancelOrder(c) => {
                     self.canceled.insert(c.cid, e.seq);
                     self.venue.cancel(ts, c.cid);
+                }
+                Output::PredictionRequest(r) if self.closing => {
+                    // The data has ended: answer without asking (or paying) the model.
+                    let resp = unavailable(
+                        r.request_id,
+                        "the run ended before this request could be asked",
+                    );
+                    self.answers_n += 1;
+                    self.answers.insert((ts, self.answers_n), (e.seq, resp));
                 }
                 Output::PredictionRequest(r) => {
                     let mut resp = self.predictor.answer(r, ts);
@@ -285,6 +313,7 @@ impl Sim<'_> {
             body: Body::Input(input),
         };
         self.writer.append(&mut e)?;
+        self.last_delivered = ts;
         self.summary.on_entry(&e, &self.book);
         self.engine.on_event(&e, &mut self.out);
         self.timer = self.engine.poll_timeout();
@@ -341,6 +370,22 @@ impl Sim<'_> {
                 _ => self.deliver(t, None, None, Input::Timer)?,
             }
         }
+    }
+
+    /// At the end of the data, answers already asked for (and paid for) are still journaled and
+    /// given to the core, so nothing the model said is lost; the venue and timers stop here.
+    fn deliver_paid_answers(&mut self) -> Result<(), BacktestError> {
+        self.closing = true;
+        while let Some(((t, _), (req_seq, resp))) = self.answers.pop_first() {
+            let t = self.stamp(t).max(self.last_delivered);
+            self.deliver(
+                t,
+                None,
+                Some(req_seq),
+                Input::PredictionResponse(Box::new(resp)),
+            )?;
+        }
+        Ok(())
     }
 
     fn on_market(&mut self, e: &Entry) -> Result<(), BacktestError> {
@@ -446,6 +491,8 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
         timer: None,
         cost_usd: rust_decimal::Decimal::ZERO,
         stopped: None,
+        closing: false,
+        last_delivered: i64::MIN,
     };
     let mut latency =
         hdrhistogram::Histogram::<u64>::new(3).map_err(|e| BacktestError::NoData(e.to_string()))?;
@@ -485,7 +532,10 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
         }
     }
     progress.finish();
-    let end_ts = sim.stamp(last_ts);
+    if result.is_ok() {
+        result = sim.deliver_paid_answers();
+    }
+    let end_ts = sim.stamp(last_ts.max(sim.last_delivered));
     if let Err(err) = result {
         // Leave a closed, failed session behind rather than an open one.
         let note = format!("{n} market entries before the failure");

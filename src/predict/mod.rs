@@ -6,6 +6,7 @@ pub mod answer;
 pub mod azure;
 pub mod breaker;
 pub mod budget;
+pub mod fake_azure;
 pub mod prompt;
 pub mod recorded;
 pub mod rules;
