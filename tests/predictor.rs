@@ -283,18 +283,43 @@ fn the_blend_fades_the_model_into_the_rules() {
         flashmm::core::blend(q.prediction.as_ref(), q.rules.as_ref(), q.model_weight),
         dec!(3.22)
     );
-    // Half way through the ttl the model gets half of its weight.
+    // Half way through the ttl the model gets half of its weight: move the market so the
+    // quotes must be redone, and look at the decision.
+    h.ts = T0 + 15 * S;
+    let update_id = Some(h.seq + 100);
     let out = h.feed(Input::Bbo(Bbo {
         symbol: Symbol::new("BTCUSDT").unwrap(),
-        update_id: Some(9),
-        bid: dec!(60000.00),
+        update_id,
+        bid: dec!(60030.00),
         bid_qty: dec!(3),
-        ask: dec!(60000.01),
+        ask: dec!(60030.01),
         ask_qty: dec!(1),
     }));
-    drop(out);
-    let out = h.at(T0 + 15 * S);
-    if let Some(q) = quotes(&out).last() {
-        assert_eq!(q.model_weight, dec!(0.35));
-    }
+    let q = quotes(&out);
+    let q = q.last().expect("the move requotes");
+    assert_eq!(q.model_weight, dec!(0.35));
+    assert_eq!(q.prediction.as_ref().unwrap().age_ms, 15_000);
+}
+
+#[test]
+fn a_spread_jump_asks_early_but_not_too_early() {
+    let mut h = H::new(Config::default());
+    let first = H::requests(&h.out)[0];
+    h.answer(first, bullish(), dec!(0));
+    let wide = |h: &mut H, ts: i64| {
+        h.ts = ts;
+        let update_id = Some(h.seq + 100);
+        h.feed(Input::Bbo(Bbo {
+            symbol: Symbol::new("BTCUSDT").unwrap(),
+            update_id,
+            bid: dec!(59999.90),
+            bid_qty: dec!(3),
+            ask: dec!(60000.10),
+            ask_qty: dec!(1),
+        }))
+    };
+    // The spread went from 1 tick to 20, but predict.early_min_interval_ms (2 s) has not passed.
+    assert!(H::requests(&wide(&mut h, T0 + S)).is_empty());
+    // After it has, the jump asks at once instead of waiting out the 10 s interval.
+    assert_eq!(H::requests(&wide(&mut h, T0 + 2 * S + 1)).len(), 1);
 }
