@@ -36,6 +36,7 @@ fn backtest_once(w: &mut flashmm::journal::Writer) -> backtest::Outcome {
         predictor: PredictorChoice::Rules,
         cfg: Config::default(),
         progress: false,
+        what_if: None,
     };
     backtest::run(w, args).expect("backtest")
 }
@@ -123,6 +124,18 @@ fn benches(c: &mut Criterion) {
                 }
             }
             k
+        })
+    });
+    g.bench_function("replay_verify", |b| {
+        let mut w = journal.writer().expect("writer");
+        let o = backtest_once(&mut w);
+        w.close().expect("close");
+        let session = journal.session(o.session).expect("session");
+        b.iter(|| {
+            let r = flashmm::mode::replay::verify(&journal, &session, None, None, &mut |_, _| {})
+                .expect("replay");
+            assert!(r.divergences.is_empty());
+            r.entries
         })
     });
     g.bench_function("backtest_end_to_end", |b| {

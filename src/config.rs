@@ -215,6 +215,7 @@ pub struct VenueConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct BacktestConfig {
     pub predictor_latency_ms: u64,
+    pub model_latency: ModelLatency,
     /// JSONL script for the `stub` predictor; empty means always neutral.
     pub stub_script: String,
 }
@@ -336,10 +337,22 @@ impl Default for VenueConfig {
     }
 }
 
+/// How long a backtest waits for a model's answer, in market time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelLatency {
+    /// The wall-clock time the call took.
+    Measured,
+    /// The server's reported processing time (`openai-processing-ms`), else the measured time.
+    /// Makes runs against a deterministic server reproducible.
+    Server,
+}
+
 impl Default for BacktestConfig {
     fn default() -> Self {
         BacktestConfig {
             predictor_latency_ms: 1,
+            model_latency: ModelLatency::Measured,
             stub_script: String::new(),
         }
     }
@@ -384,6 +397,21 @@ impl Config {
             apply_set(&mut table, s)?;
         }
         Config::from_table(table)
+    }
+
+    /// A recorded config (a session's) with `--set` overrides applied on top.
+    pub fn from_toml_str_with(text: &str, sets: &[String]) -> Result<Config, ConfigError> {
+        let mut t: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    path: "<recorded config>".into(),
+                    message: e.message().to_string(),
+                })?;
+        check_keys(&t, &Config::default_table(), "", "<recorded config>")?;
+        for s in sets {
+            apply_set(&mut t, s)?;
+        }
+        Config::from_table(t)
     }
 
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {

@@ -382,6 +382,8 @@ pub struct HttpExchange {
     pub ratelimit_remaining_tokens: Option<u64>,
     /// The server's request id (`apim-request-id` or `x-request-id`), for support tickets.
     pub request_id: Option<String>,
+    /// The server's own processing time (`openai-processing-ms`), when it reports one.
+    pub server_ms: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

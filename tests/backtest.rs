@@ -22,6 +22,7 @@ fn run(w: &mut Writer, cfg: Config, predictor: PredictorChoice) -> backtest::Out
             predictor,
             cfg,
             progress: false,
+            what_if: None,
         },
     )
     .unwrap()
@@ -184,6 +185,7 @@ fn a_time_window_from_the_journal() {
             predictor: PredictorChoice::Rules,
             cfg: Config::default(),
             progress: false,
+            what_if: None,
         },
     )
     .unwrap();

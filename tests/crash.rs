@@ -134,6 +134,7 @@ fn a_full_disk_stops_the_import_with_advice_and_loses_nothing_written() {
                 predictor: flashmm::mode::backtest::PredictorChoice::Rules,
                 cfg: flashmm::config::Config::default(),
                 progress: false,
+                what_if: None,
             },
         )
         .err()

@@ -117,21 +117,48 @@ async fn an_azure_backtest_needs_a_cap_stops_at_it_and_replays_from_the_recordin
 async fn predict_once_prints_the_answer_tokens_cost_and_latency() {
     let dir = tempfile::tempdir().unwrap();
     let j = dir.path().join("j").display().to_string();
-    let expect = Expect { api: AzureApi::Deployments, deployment: "o4-mini-prod".into(), api_version: "2025-04-01-preview".into(), api_key: Some(KEY.into()), bearer: None };
+    let expect = Expect {
+        api: AzureApi::Deployments,
+        deployment: "o4-mini-prod".into(),
+        api_version: "2025-04-01-preview".into(),
+        api_key: Some(KEY.into()),
+        bearer: None,
+    };
     let fake = FakeAzure::start(expect, vec![], 5, 0.0).await.unwrap();
-    let args: Vec<String> = ["--journal", &j, "predict", "--once", "--at", "2024-08-08T23:57:30Z", "--json"].iter().map(|s| s.to_string()).collect();
+    let args: Vec<String> = [
+        "--journal",
+        &j,
+        "predict",
+        "--once",
+        "--at",
+        "2024-08-08T23:57:30Z",
+        "--json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let v = json(&flashmm(args, fake.endpoint()).await);
     assert_eq!(v["ok"], true, "{v}");
-    assert!(["bullish", "bearish", "neutral"].contains(&v["prediction"]["direction"].as_str().unwrap()));
+    assert!(
+        ["bullish", "bearish", "neutral"].contains(&v["prediction"]["direction"].as_str().unwrap())
+    );
     assert!(v["usage"]["completion"].as_u64().unwrap() > v["usage"]["reasoning"].as_u64().unwrap());
     assert!(v["cost_usd"].as_str().unwrap().parse::<f64>().unwrap() > 0.0);
     assert_eq!(v["http_status"], 200);
-    assert!(v["at"].as_str().unwrap().starts_with("2024-08-08T23:57:2"), "{v}");
+    assert!(
+        v["at"].as_str().unwrap().starts_with("2024-08-08T23:57:2"),
+        "{v}"
+    );
     // The prompt that went out describes that moment, and it is in the journal as a probe session.
     let body: Value = serde_json::from_str(&fake.received()[0].body).unwrap();
     let user = body["messages"][1]["content"].as_str().unwrap();
     assert!(user.contains("time: 2024-08-08T23:57:2"), "{user}");
     let journal = flashmm::journal::Journal::open(std::path::Path::new(&j)).unwrap();
-    let probe = journal.sessions().unwrap().into_iter().find(|s| s.mode == flashmm::event::Mode::Probe).unwrap();
+    let probe = journal
+        .sessions()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.mode == flashmm::event::Mode::Probe)
+        .unwrap();
     assert_eq!(probe.entries, 4);
 }

@@ -94,11 +94,13 @@ pub fn export(
     Ok(n)
 }
 
-/// Appends a JSONL export, keeping seqs and session ids so `cause` links stay valid. The export
-/// must continue this journal: its first seq is the journal's next seq, and where lines carry
-/// hashes they must chain from this journal's head.
+/// Appends a JSONL export, keeping seqs and session ids so `cause` links stay valid. Its first
+/// seq must be the journal's next seq. Where lines carry hashes, each must link to the line
+/// before it, so an edited line is refused; the journal then chains the entries from its own
+/// head.
 pub fn import(writer: &mut Writer, input: &mut dyn BufRead) -> Result<u64, JsonlError> {
     let mut head = writer.head();
+    let mut prev: Option<[u8; HASH_LEN]> = None;
     let mut n = 0u64;
     let mut buf = String::new();
     let mut line_no = 0u64;
@@ -138,14 +140,22 @@ pub fn import(writer: &mut Writer, input: &mut dyn BufRead) -> Result<u64, Jsonl
                 from_hex(h).ok_or_else(|| bad(format!("hash {h:?} is not 64 hex digits")))?;
             bytes.clear();
             codec::encode_entry(&e, &mut bytes)?;
-            let got = codec::chain(&head, &bytes);
-            if got != want {
+            // The export's chain either continues this journal's (an import into the journal it
+            // came from, or a copy of it), or is its own; either way every line after the first
+            // must link to the line before.
+            let from_ours = codec::chain(&head, &bytes);
+            let linked = match prev {
+                None => true,
+                Some(p) => codec::chain(&p, &bytes) == want,
+            };
+            if !(linked || from_ours == want) {
                 return Err(bad(format!(
-                    "hash mismatch at seq {}: the line was edited, or the export does not continue this journal",
+                    "hash mismatch at seq {}: the line was edited after export",
                     l.seq
                 )));
             }
-            head = got;
+            prev = Some(want);
+            head = from_ours;
         }
         match e.body {
             Body::SessionStart(_) => writer.begin_with_id(&mut e)?,

@@ -6,7 +6,7 @@
 //! which the core sees things follows the rule in `mode::stream`, so the session can be read
 //! back (and replayed) in exactly the order it ran.
 
-use crate::config::Config;
+use crate::config::{Config, ModelLatency};
 use crate::core::book::Book;
 use crate::core::{Cause, Emitted, Engine};
 use crate::event::{
@@ -70,6 +70,15 @@ pub struct BacktestArgs {
     pub predictor: PredictorChoice,
     pub cfg: Config,
     pub progress: bool,
+    /// Set for a what-if replay: the session it reruns, and that session's market seqs.
+    pub what_if: Option<WhatIf>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct WhatIf {
+    pub parent: u64,
+    pub from_seq: u64,
+    pub to_seq: u64,
 }
 
 pub struct Outcome {
@@ -204,6 +213,7 @@ struct Sim<'w> {
     venue: SimVenue,
     predictor: Box<dyn Predictor>,
     predictor_latency: i64,
+    model_latency: ModelLatency,
     /// Prediction responses in flight: (due, order) -> (request seq, response).
     answers: BTreeMap<(i64, u64), (u64, PredictionResponse)>,
     answers_n: u64,
@@ -273,6 +283,10 @@ impl Sim<'_> {
                 Output::PredictionRequest(r) => {
                     let mut resp = self.predictor.answer(r, ts);
                     let latency = if self.predictor.measures_latency() {
+                        let server = resp.http.as_ref().and_then(|h| h.server_ms);
+                        if let (ModelLatency::Server, Some(ms)) = (self.model_latency, server) {
+                            resp.latency_ms = ms;
+                        }
                         resp.latency_ms as i64 * NS_PER_MS
                     } else {
                         resp.latency_ms = (self.predictor_latency / NS_PER_MS) as u64;
@@ -409,7 +423,11 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
     let started = Instant::now();
     let (source, imported) = resolve_source(writer, &args.data, args.from, args.to)?;
     let journal: Journal = writer.journal().clone();
-    let Some((from_seq, to_seq)) = journal.seq_range(source, args.from, args.to)? else {
+    let range = match args.what_if {
+        Some(w) => Some((w.from_seq, w.to_seq)),
+        None => journal.seq_range(source, args.from, args.to)?,
+    };
+    let Some((from_seq, to_seq)) = range else {
         return Err(BacktestError::NoData(format!(
             "session {source} has no entries between --from and --to"
         )));
@@ -453,18 +471,31 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
             Box::new(r)
         }
     };
-    let label = format!(
-        "backtest, {} predictor, on session {source}",
-        predictor.kind().as_str()
-    );
+    let (mode, label) = match args.what_if {
+        Some(w) => (
+            Mode::Replay,
+            format!(
+                "what-if of session {}, {} predictor, on session {source}",
+                w.parent,
+                predictor.kind().as_str()
+            ),
+        ),
+        None => (
+            Mode::Backtest,
+            format!(
+                "backtest, {} predictor, on session {source}",
+                predictor.kind().as_str()
+            ),
+        ),
+    };
     let session = writer.begin(
         first_ts,
         SessionStart {
-            mode: Mode::Backtest,
+            mode,
             version: crate::VERSION.to_string(),
             config: args.cfg.to_toml(),
             label,
-            parent: None,
+            parent: args.what_if.map(|w| w.parent),
             source: Some(Source::Journal {
                 session: source,
                 from_seq,
@@ -479,6 +510,7 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
         venue: SimVenue::new(&args.cfg.venue, &args.cfg.market),
         predictor,
         predictor_latency: args.cfg.backtest.predictor_latency_ms as i64 * NS_PER_MS,
+        model_latency: args.cfg.backtest.model_latency,
         answers: BTreeMap::new(),
         answers_n: 0,
         placed: BTreeMap::new(),

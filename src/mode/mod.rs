@@ -3,4 +3,5 @@
 pub mod backtest;
 pub mod probe;
 pub mod progress;
+pub mod replay;
 pub mod stream;

@@ -9,13 +9,13 @@
 //! - the session end comes after the last market entry.
 
 use crate::event::{Body, Entry, Source};
-use crate::journal::{Journal, JournalError, Reader};
+use crate::journal::{Journal, JournalError, ReadAhead, Reader};
 
 pub struct SessionStream {
     own: Reader,
     own_last: u64,
     session: u64,
-    market: Option<(Reader, u64, u64, u64)>,
+    market: Option<(ReadAhead, u64, u64, u64)>,
     next_own: Option<Entry>,
     next_market: Option<Entry>,
     done: bool,
@@ -28,7 +28,8 @@ pub fn session_stream(journal: &Journal, session: u64) -> Result<SessionStream, 
             session: src,
             from_seq,
             to_seq,
-        }) => Some((journal.read(from_seq)?, src, from_seq, to_seq)),
+            // The market entries are the bulk: decode them on a second thread.
+        }) => Some((journal.read_ahead(from_seq)?, src, from_seq, to_seq)),
         _ => None,
     };
     Ok(SessionStream {

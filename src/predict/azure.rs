@@ -416,6 +416,7 @@ fn read_rate_headers(h: &HeaderMap, http: &mut HttpExchange) {
         header_u64(h, "x-ratelimit-remaining-requests").or(http.ratelimit_remaining_requests);
     http.ratelimit_remaining_tokens =
         header_u64(h, "x-ratelimit-remaining-tokens").or(http.ratelimit_remaining_tokens);
+    http.server_ms = header_u64(h, "openai-processing-ms").or(http.server_ms);
     let id = h
         .get("apim-request-id")
         .or_else(|| h.get("x-request-id"))

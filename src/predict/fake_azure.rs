@@ -9,7 +9,7 @@
 //! - direction = bullish above 1 bp, bearish below -1 bp, else neutral;
 //! - confidence = 0.5 + min(|x|, 2) / 5, rounded to 2 places;
 //! - latency: u = a seeded hash of the prompt mapped to [0, 1), 500 + 4000 * u^3 ms, reported in
-//!   the `x-fake-latency-ms` header and slept for `time_scale` times that;
+//!   the `openai-processing-ms` header and slept for `time_scale` times that;
 //! - usage: prompt tokens = prompt bytes / 4, completion tokens = 300 + hash % 500 (all but 60 of
 //!   them reasoning).
 
@@ -216,7 +216,7 @@ async fn serve(mut conn: TcpStream, s: Arc<Shared>) -> std::io::Result<()> {
                     .await;
                     reply = Reply::Respond {
                         status: 200,
-                        headers: vec![("x-fake-latency-ms".into(), latency_ms.to_string())],
+                        headers: vec![("openai-processing-ms".into(), latency_ms.to_string())],
                         body,
                     };
                 }

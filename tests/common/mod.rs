@@ -167,6 +167,7 @@ pub fn every_body() -> Vec<Body> {
                 ratelimit_remaining_requests: Some(99),
                 ratelimit_remaining_tokens: None,
                 request_id: Some("apim-1".into()),
+                server_ms: Some(2100),
             }),
         }))),
         Body::Input(Input::PredictionResponse(Box::new(PredictionResponse {
