@@ -145,8 +145,19 @@ pub fn verify(
             inputs_before: context.iter().cloned().collect(),
         });
     };
+    let total = session.entries
+        + match &session.source {
+            Some(Source::Journal { from_seq, to_seq, .. }) => to_seq - from_seq + 1,
+            _ => 0,
+        };
+    let mut progress = super::progress::Progress::new("replay", total);
+    let mut seen = 0u64;
     for e in session_stream(journal, session.id)? {
         let e = e?;
+        seen += 1;
+        if seen % 4096 == 0 {
+            progress.update(seen);
+        }
         if to.is_some_and(|t| e.ts_ns > t) {
             break;
         }
@@ -285,6 +296,7 @@ pub fn verify(
             );
         }
     }
+    progress.finish();
     report.wall_s = started.elapsed().as_secs_f64();
     Ok(report)
 }
