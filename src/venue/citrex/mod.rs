@@ -1,0 +1,3 @@
+//! Citrex, the order book on Sei: EIP-712 signing, the REST client, and a local fake of the venue.
+
+pub mod eip712;
