@@ -110,6 +110,7 @@ pub struct RiskConfig {
     pub kill_min_move_bps: f64,
     pub kill_cooldown_s: u64,
     pub stale_feed_ms: u64,
+    pub chain_halt_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -276,6 +277,7 @@ impl Default for RiskConfig {
             kill_min_move_bps: 2.0,
             kill_cooldown_s: 60,
             stale_feed_ms: 5000,
+            chain_halt_ms: 3000,
         }
     }
 }
@@ -532,6 +534,7 @@ impl Config {
             ));
         }
         posu("risk.stale_feed_ms", r.stale_feed_ms)?;
+        posu("risk.chain_halt_ms", r.chain_halt_ms)?;
         let p = &self.predict;
         posu("predict.interval_ms", p.interval_ms)?;
         posu("predict.ttl_ms", p.ttl_ms)?;

@@ -35,6 +35,9 @@ pub enum Body {
     SessionEnd(SessionEnd),
     Input(Input),
     Output(Output),
+    /// What the venue adapter sent (or, in a dry run, would have sent): neither an input nor an
+    /// output of the core, so replay passes over it.
+    Wire(Box<WireRecord>),
 }
 
 impl Body {
@@ -44,6 +47,7 @@ impl Body {
             Body::SessionEnd(_) => "session_end",
             Body::Input(i) => i.kind(),
             Body::Output(o) => o.kind(),
+            Body::Wire(_) => "wire",
         }
     }
 
@@ -179,6 +183,10 @@ pub enum Input {
     Fill(Fill),
     FeedStatus(FeedStatus),
     Operator(Operator),
+    /// A new block on the chain that settles the venue: the chain clock.
+    ChainHead(ChainHead),
+    /// The venue's view of our position, adopted at start (reconciliation).
+    PositionSync(PositionSync),
 }
 
 impl Input {
@@ -196,6 +204,8 @@ impl Input {
             Input::Fill(_) => "fill",
             Input::FeedStatus(_) => "feed_status",
             Input::Operator(_) => "operator",
+            Input::ChainHead(_) => "chain_head",
+            Input::PositionSync(_) => "position_sync",
         }
     }
 }
@@ -472,6 +482,46 @@ pub struct FeedStatus {
     pub detail: String,
 }
 
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChainHead {
+    pub height: u64,
+    /// The block's own timestamp.
+    pub block_ts_ns: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PositionSync {
+    pub symbol: Symbol,
+    #[serde(with = "decimal")]
+    pub qty: Decimal,
+    #[serde(with = "decimal")]
+    pub avg_price: Decimal,
+    pub note: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WireAction {
+    Place,
+    Cancel,
+    CancelAll,
+    CancelReplace,
+    /// A correction made at start: an order found at the venue that we cancel.
+    Reconcile,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WireRecord {
+    pub action: WireAction,
+    pub cid: Option<u64>,
+    /// The order's nonce: journaled before the order leaves, so none is ever reused.
+    pub nonce: Option<u64>,
+    /// The request body, signature included (a signature is not a secret).
+    pub body: String,
+    /// False in a dry run: signed and journaled, never sent.
+    pub sent: bool,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OperatorCommand {
@@ -696,6 +746,8 @@ pub enum RiskKind {
     /// The book is not trustworthy (no snapshot yet, or a sequence gap).
     BookInvalid,
     OperatorHalt,
+    /// No block on the settlement chain for `risk.chain_halt_ms`.
+    ChainHalt,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

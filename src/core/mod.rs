@@ -68,6 +68,8 @@ pub struct Engine {
     prediction: PredictionState,
     now: i64,
     last_market: Option<i64>,
+    /// When the last block of the settlement chain arrived (live sessions only).
+    last_block: Option<i64>,
     last_replace: i64,
     replace_pending: bool,
     /// When quotes were last evaluated, and whether a market move since then awaits one.
@@ -90,6 +92,7 @@ impl Engine {
             prediction: PredictionState::new(&cfg.predict, &cfg.azure),
             now: i64::MIN,
             last_market: None,
+            last_block: None,
             last_replace: i64::MIN,
             replace_pending: false,
             last_eval: i64::MIN,
@@ -233,6 +236,13 @@ impl Engine {
                     dirty |= out.len() > at;
                 }
             },
+            Input::ChainHead(_) => self.last_block = Some(self.now),
+            Input::PositionSync(p) => {
+                if p.symbol == sym {
+                    self.position.adopt(p.qty, p.avg_price);
+                    dirty = true;
+                }
+            }
         }
         let mut market_moved = false;
         if book_changed {
@@ -270,6 +280,7 @@ impl Engine {
     ) {
         let now = self.now;
         actions.extend(self.risk.check_stale(now, self.last_market));
+        actions.extend(self.risk.check_chain(now, self.last_block));
         if self.book.is_valid() {
             let moved = self.features.window_move_bps(now);
             actions.extend(self.risk.check_kill(
@@ -619,7 +630,7 @@ impl Engine {
 
     /// When the engine next needs a `Timer` input if nothing else arrives; always after `now`.
     pub fn poll_timeout(&self) -> Option<i64> {
-        let mut d = self.risk.deadline(self.last_market);
+        let mut d = self.risk.deadline(self.last_market, self.last_block);
         let mut consider = |t: i64| d = Some(d.map_or(t, |x: i64| x.min(t)));
         if self.book.is_valid() && !self.risk.halted() {
             if let Some(t) = self.prediction.deadline(self.now) {

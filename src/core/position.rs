@@ -87,6 +87,24 @@ impl Position {
         }
     }
 
+    /// Takes the venue's position as ours (reconciliation): the difference is booked as a fill
+    /// at `avg_price`, so the PnL identity still holds.
+    pub fn adopt(&mut self, qty: Decimal, avg_price: Decimal) {
+        let diff = qty - self.qty;
+        if diff.is_zero() {
+            return;
+        }
+        let side = if diff > Decimal::ZERO {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        self.apply_fill(side, avg_price, diff.abs(), Decimal::ZERO);
+        self.fills -= 1;
+        self.volume -= diff.abs();
+        self.notional -= diff.abs() * avg_price;
+    }
+
     pub fn unrealized(&self, mark: Decimal) -> Decimal {
         self.lots.iter().map(|l| l.qty * (mark - l.price)).sum()
     }

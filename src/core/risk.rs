@@ -40,12 +40,13 @@ pub fn room(
     }
 }
 
-const HALTS: [RiskKind; 5] = [
+const HALTS: [RiskKind; 6] = [
     RiskKind::KillSwitch,
     RiskKind::StaleFeed,
     RiskKind::DailyLoss,
     RiskKind::BookInvalid,
     RiskKind::OperatorHalt,
+    RiskKind::ChainHalt,
 ];
 
 fn slot(kind: RiskKind) -> usize {
@@ -56,13 +57,14 @@ fn slot(kind: RiskKind) -> usize {
         RiskKind::BookInvalid => 3,
         RiskKind::OperatorHalt => 4,
         RiskKind::InventoryLimit => 5,
+        RiskKind::ChainHalt => 6,
     }
 }
 
 #[derive(Clone, Debug)]
 pub struct Risk {
     cfg: RiskConfig,
-    engaged: [bool; 6],
+    engaged: [bool; 7],
     kill_until: i64,
     day: Option<i64>,
     day_start_equity: Decimal,
@@ -74,7 +76,7 @@ impl Risk {
     pub fn new(cfg: &RiskConfig) -> Risk {
         Risk {
             cfg: cfg.clone(),
-            engaged: [false; 6],
+            engaged: [false; 7],
             kill_until: 0,
             day: None,
             day_start_equity: Decimal::ZERO,
@@ -163,6 +165,22 @@ impl Risk {
         })
     }
 
+    /// Settlement depends on the chain: no block for `risk.chain_halt_ms` halts quoting. Only
+    /// sessions that see blocks (live) have a chain clock to lose.
+    pub fn check_chain(&mut self, now: i64, last_block: Option<i64>) -> Option<RiskAction> {
+        let last = last_block?;
+        let age_ms = (now - last) / NS_PER_MS;
+        let halted = age_ms > self.cfg.chain_halt_ms as i64;
+        let limit = self.cfg.chain_halt_ms;
+        self.set(RiskKind::ChainHalt, halted, || {
+            if halted {
+                format!("no block for {age_ms} ms (risk.chain_halt_ms = {limit}): settlement is stalled")
+            } else {
+                "blocks resumed".to_string()
+            }
+        })
+    }
+
     /// `equity` is marked to mid. The loss is measured from the equity at the start of the UTC day.
     pub fn check_daily(&mut self, now: i64, equity: Decimal) -> Option<RiskAction> {
         let day = now.div_euclid(NS_PER_DAY);
@@ -230,7 +248,7 @@ impl Risk {
     }
 
     /// The next time a guard may change without any new input.
-    pub fn deadline(&self, last_market: Option<i64>) -> Option<i64> {
+    pub fn deadline(&self, last_market: Option<i64>, last_block: Option<i64>) -> Option<i64> {
         let mut d = None::<i64>;
         let mut consider = |t: i64| d = Some(d.map_or(t, |x| x.min(t)));
         if self.is_engaged(RiskKind::KillSwitch) && self.kill_until != i64::MAX {
@@ -243,6 +261,9 @@ impl Risk {
         }
         if let (false, Some(last)) = (self.is_engaged(RiskKind::StaleFeed), last_market) {
             consider(last + (self.cfg.stale_feed_ms as i64 + 1) * NS_PER_MS);
+        }
+        if let (false, Some(last)) = (self.is_engaged(RiskKind::ChainHalt), last_block) {
+            consider(last + (self.cfg.chain_halt_ms as i64 + 1) * NS_PER_MS);
         }
         d
     }
@@ -328,7 +349,7 @@ mod tests {
         assert!(r.check_daily(10, dec!(0)).is_none());
         assert!(r.check_daily(20, dec!(-251)).unwrap().engaged);
         assert!(r.halted());
-        assert_eq!(r.deadline(None), Some(NS_PER_DAY));
+        assert_eq!(r.deadline(None, None), Some(NS_PER_DAY));
         assert!(!r.check_daily(NS_PER_DAY, dec!(-251)).unwrap().engaged);
     }
 }

@@ -278,7 +278,7 @@ pub fn verify(
                 }
                 report.outputs_matched += 1;
             }
-            Body::SessionEnd(_) => {}
+            Body::SessionEnd(_) | Body::Wire(_) => {}
         }
     }
     if report.divergences.is_empty() {

@@ -93,7 +93,7 @@ impl SessionStream {
                 Body::SessionStart(_) => false,
                 Body::SessionEnd(_) => true,
                 Body::Input(_) => o.ts_ns > m.ts_ns,
-                Body::Output(_) => match (o.cause, &self.market) {
+                Body::Output(_) | Body::Wire(_) => match (o.cause, &self.market) {
                     // Caused by a market entry not yet yielded: that entry goes first.
                     (Some(c), Some((_, _, from, to))) => c >= *from && c <= *to && m.seq <= c,
                     _ => false,

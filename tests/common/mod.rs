@@ -285,6 +285,23 @@ pub fn every_body() -> Vec<Body> {
             gate: PredictorGate::OverBudgetHour,
             detail: "spent".into(),
         })),
+        Body::Input(Input::ChainHead(ChainHead {
+            height: 145_000_000,
+            block_ts_ns: 1_723_161_600_000_000_000,
+        })),
+        Body::Input(Input::PositionSync(PositionSync {
+            symbol: sym,
+            qty: dec!(-0.0125),
+            avg_price: dec!(61686.5),
+            note: "positionRisk".into(),
+        })),
+        Body::Wire(Box::new(WireRecord {
+            action: WireAction::Place,
+            cid: Some(64),
+            nonce: Some(1_723_161_253_937_085),
+            body: "{\"nonce\":1}".into(),
+            sent: false,
+        })),
         Body::SessionEnd(SessionEnd {
             status: SessionStatus::Failed("disk full".into()),
             entries: 12,
