@@ -43,6 +43,8 @@ pub struct Config {
     pub venue: VenueConfig,
     pub backtest: BacktestConfig,
     pub azure: AzureConfig,
+    pub citrex: CitrexConfig,
+    pub live: LiveConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -306,6 +308,135 @@ impl Default for PredictConfig {
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    Mainnet,
+    Testnet,
+}
+
+/// The Citrex venue and the Sei chain. The stream host, ping rules and rate limits are not
+/// documented, so each is a key here rather than a guess in the code.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CitrexConfig {
+    pub network: Network,
+    /// Empty: the network's default (api.citrex.markets or api.staging.citrex.markets).
+    pub rest_url: String,
+    pub ws_url: String,
+    /// Where the market streams live, if not on ws_url.
+    pub stream_url: String,
+    /// Empty: the network's default (1329 mainnet, 1328 testnet).
+    pub chain_id: u64,
+    pub verifying_contract: String,
+    /// The product to quote, e.g. btcperp (id 1003) or ethperp (1002).
+    pub product: String,
+    pub sub_account_id: u8,
+    pub depth_stream: String,
+    pub trade_stream: String,
+    pub order_expiration_s: u64,
+    pub ping_interval_s: u64,
+    /// Stream unreachable: poll REST /depth this often instead.
+    pub rest_poll_ms: u64,
+    pub reconnect_base_ms: u64,
+    pub reconnect_max_ms: u64,
+    /// Retries of a REST call on 429, 5xx and connection errors.
+    pub max_retries: u32,
+    pub request_timeout_ms: u64,
+    pub sei_ws_url: String,
+}
+
+impl CitrexConfig {
+    pub fn rest(&self) -> String {
+        match (self.rest_url.is_empty(), self.network) {
+            (false, _) => self.rest_url.clone(),
+            (true, Network::Mainnet) => "https://api.citrex.markets/v1".into(),
+            (true, Network::Testnet) => "https://api.staging.citrex.markets/v1".into(),
+        }
+    }
+    pub fn ws(&self) -> String {
+        match (self.ws_url.is_empty(), self.network) {
+            (false, _) => self.ws_url.clone(),
+            (true, Network::Mainnet) => "wss://api.citrex.markets/v1/ws/operate".into(),
+            (true, Network::Testnet) => "wss://api.staging.citrex.markets/v1/ws/operate".into(),
+        }
+    }
+    pub fn stream(&self) -> String {
+        if self.stream_url.is_empty() {
+            self.ws()
+        } else {
+            self.stream_url.clone()
+        }
+    }
+    pub fn chain(&self) -> u64 {
+        match (self.chain_id, self.network) {
+            (0, Network::Mainnet) => 1329,
+            (0, Network::Testnet) => 1328,
+            (id, _) => id,
+        }
+    }
+    pub fn contract(&self) -> String {
+        match (self.verifying_contract.is_empty(), self.network) {
+            (false, _) => self.verifying_contract.clone(),
+            (true, Network::Mainnet) => "0x993543DC8BdFCba9fc7355d822108eF49dB6b9F9".into(),
+            (true, Network::Testnet) => "0x24f4e9Db8225e6AE220FE89782E4A010aEB7bb14".into(),
+        }
+    }
+    pub fn sei(&self) -> String {
+        match (self.sei_ws_url.is_empty(), self.network) {
+            (false, _) => self.sei_ws_url.clone(),
+            (true, Network::Mainnet) => "wss://evm-ws.sei-apis.com".into(),
+            (true, Network::Testnet) => "wss://evm-ws-testnet.sei-apis.com".into(),
+        }
+    }
+}
+
+impl Default for CitrexConfig {
+    fn default() -> Self {
+        CitrexConfig {
+            network: Network::Mainnet,
+            rest_url: String::new(),
+            ws_url: String::new(),
+            stream_url: String::new(),
+            chain_id: 0,
+            verifying_contract: String::new(),
+            product: "btcperp".into(),
+            sub_account_id: 1,
+            depth_stream: "{symbol}@depth20_10".into(),
+            trade_stream: "{symbol}@trade".into(),
+            order_expiration_s: 86_400,
+            ping_interval_s: 15,
+            rest_poll_ms: 1_000,
+            reconnect_base_ms: 500,
+            reconnect_max_ms: 15_000,
+            max_retries: 3,
+            request_timeout_ms: 5_000,
+            sei_ws_url: String::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveConfig {
+    /// Prometheus text endpoint; empty disables it.
+    pub metrics_addr: String,
+    /// Where `flashmm kill` and `flashmm resume` reach the running engine; empty disables it.
+    pub control_addr: String,
+    /// Journal flush cadence when no order is waiting on it.
+    pub flush_interval_ms: u64,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            metrics_addr: "127.0.0.1:9108".into(),
+            control_addr: "127.0.0.1:9109".into(),
+            flush_interval_ms: 200,
+        }
+    }
+}
+
 impl Default for AzureConfig {
     fn default() -> Self {
         AzureConfig {
@@ -371,6 +502,8 @@ impl Default for Config {
             venue: VenueConfig::default(),
             backtest: BacktestConfig::default(),
             azure: AzureConfig::default(),
+            citrex: CitrexConfig::default(),
+            live: LiveConfig::default(),
         }
     }
 }
@@ -595,6 +728,39 @@ impl Config {
         if a.api_version.trim().is_empty() {
             return Err(invalid("azure.api_version", "must not be empty"));
         }
+        let c = &self.citrex;
+        if !(c.product.chars().all(|ch| ch.is_ascii_alphanumeric()) && !c.product.is_empty()) {
+            return Err(invalid(
+                "citrex.product",
+                format!("{:?} is not a product symbol such as btcperp", c.product),
+            ));
+        }
+        for (key, url, schemes) in [
+            ("citrex.rest_url", &c.rest_url, &["http://", "https://"][..]),
+            ("citrex.ws_url", &c.ws_url, &["ws://", "wss://"][..]),
+            ("citrex.stream_url", &c.stream_url, &["ws://", "wss://"][..]),
+            ("citrex.sei_ws_url", &c.sei_ws_url, &["ws://", "wss://"][..]),
+        ] {
+            if !url.is_empty() && !schemes.iter().any(|s| url.starts_with(s)) {
+                return Err(invalid(
+                    key,
+                    format!("{url:?} must start with {}", schemes.join(" or ")),
+                ));
+            }
+        }
+        if !c.verifying_contract.is_empty()
+            && crate::venue::citrex::eip712::Address::parse(&c.verifying_contract).is_err()
+        {
+            return Err(invalid(
+                "citrex.verifying_contract",
+                "must be a 20-byte hex address",
+            ));
+        }
+        posu("citrex.order_expiration_s", c.order_expiration_s)?;
+        posu("citrex.rest_poll_ms", c.rest_poll_ms)?;
+        posu("citrex.reconnect_base_ms", c.reconnect_base_ms)?;
+        posu("citrex.request_timeout_ms", c.request_timeout_ms)?;
+        posu("live.flush_interval_ms", self.live.flush_interval_ms)?;
         // Fees may be negative (a rebate) but a rebate above 100% is a typo.
         for (key, v) in [
             ("venue.maker_fee_bps", self.venue.maker_fee_bps),

@@ -473,6 +473,8 @@ pub enum FeedState {
     /// Sequence gap: the book is wrong until the next snapshot.
     Gap,
     Resynced,
+    /// A frame that did not parse; kept with its text so nothing the venue said is lost.
+    Malformed,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -508,6 +510,8 @@ pub enum WireAction {
     CancelReplace,
     /// A correction made at start: an order found at the venue that we cancel.
     Reconcile,
+    /// The venue refused or failed a request; `body` holds what it said.
+    Failure,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,8 +1,10 @@
 //! FlashMM: an event-sourced market maker. See ARCHITECTURE.md for the map.
 
+pub mod backoff;
 pub mod config;
 pub mod core;
 pub mod event;
+pub mod feed;
 pub mod journal;
 pub mod mode;
 pub mod predict;

@@ -244,8 +244,10 @@ impl AzureClient {
         };
         let body = self.body(prompt);
         let deadline = started + Duration::from_secs(self.cfg.timeout_s);
-        let mut rng = Jitter::new(
-            req.request_id ^ started.elapsed().as_nanos() as u64 ^ 0x9e37_79b9_7f4a_7c15,
+        let mut backoff = crate::backoff::Backoff::new(
+            self.cfg.backoff_base_ms,
+            self.cfg.backoff_max_ms,
+            req.request_id ^ crate::backoff::seed(),
         );
         let mut attempt_no = 0u32;
         loop {
@@ -305,13 +307,7 @@ impl AzureClient {
             };
             let wait = retry_after_ms
                 .map(Duration::from_millis)
-                .unwrap_or_else(|| {
-                    rng.backoff(
-                        attempt_no,
-                        self.cfg.backoff_base_ms,
-                        self.cfg.backoff_max_ms,
-                    )
-                });
+                .unwrap_or_else(|| backoff.next_delay());
             let time_left = deadline.saturating_duration_since(Instant::now());
             if retryable && attempt_no < self.cfg.max_retries && wait < time_left {
                 attempt_no += 1;
@@ -423,28 +419,6 @@ fn read_rate_headers(h: &HeaderMap, http: &mut HttpExchange) {
         .and_then(|v| v.to_str().ok());
     if let Some(id) = id {
         http.request_id = Some(id.to_string());
-    }
-}
-
-/// Exponential backoff with full jitter between half and all of the step.
-struct Jitter(u64);
-
-impl Jitter {
-    fn new(seed: u64) -> Jitter {
-        Jitter(seed | 1)
-    }
-    fn next(&mut self) -> u64 {
-        // splitmix64
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn backoff(&mut self, attempt: u32, base_ms: u64, max_ms: u64) -> Duration {
-        let step = base_ms.saturating_mul(1u64 << attempt.min(20)).min(max_ms);
-        let half = step / 2;
-        Duration::from_millis(half + self.next() % (step - half + 1))
     }
 }
 
