@@ -4,6 +4,7 @@ pub mod backoff;
 pub mod config;
 pub mod core;
 pub mod event;
+pub mod fake_http;
 pub mod feed;
 pub mod journal;
 pub mod mode;

@@ -3,6 +3,7 @@
 //! `FeedEvent`s to the live driver, which journals them before the core sees them.
 
 pub mod citrex;
+pub mod fake_sei;
 pub mod sei;
 
 use crate::event::{ChainHead, FeedStatus, Input};

@@ -14,11 +14,12 @@
 //!   them reasoning).
 
 use crate::config::AzureApi;
+use crate::fake_http::{accept_loop, response, Request, RequestReader};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 #[derive(Clone, Debug)]
@@ -116,14 +117,12 @@ impl FakeAzure {
             time_scale,
         });
         let s = shared.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((conn, _)) = listener.accept().await {
-                let s = s.clone();
-                tokio::spawn(async move {
-                    let _ = serve(conn, s).await;
-                });
+        let task = tokio::spawn(accept_loop(listener, move |conn| {
+            let s = s.clone();
+            async move {
+                let _ = serve(conn, s).await;
             }
-        });
+        }));
         Ok(FakeAzure { addr, shared, task })
     }
 
@@ -141,44 +140,14 @@ impl FakeAzure {
 }
 
 async fn serve(mut conn: TcpStream, s: Arc<Shared>) -> std::io::Result<()> {
-    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
-    loop {
-        // Read one request: head, then Content-Length bytes.
-        let head_end = loop {
-            if let Some(i) = find(&buf, b"\r\n\r\n") {
-                break i;
-            }
-            let mut chunk = [0u8; 8192];
-            let n = conn.read(&mut chunk).await?;
-            if n == 0 {
-                return Ok(());
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-        let mut lines = head.split("\r\n");
-        let mut first = lines.next().unwrap_or("").split(' ');
-        let method = first.next().unwrap_or("").to_string();
-        let target = first.next().unwrap_or("").to_string();
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            .collect();
-        let len: usize = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0);
-        while buf.len() < head_end + 4 + len {
-            let mut chunk = [0u8; 8192];
-            let n = conn.read(&mut chunk).await?;
-            if n == 0 {
-                return Ok(());
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        }
-        let body = String::from_utf8_lossy(&buf[head_end + 4..head_end + 4 + len]).into_owned();
-        buf.drain(..head_end + 4 + len);
+    let mut reader = RequestReader::new();
+    while let Some(Request {
+        method,
+        target,
+        headers,
+        body,
+    }) = reader.next(&mut conn).await?
+    {
         let mut req = Received {
             method,
             target,
@@ -225,41 +194,23 @@ async fn serve(mut conn: TcpStream, s: Arc<Shared>) -> std::io::Result<()> {
                     headers,
                     body,
                 } => {
-                    let mut out = format!(
-                        "HTTP/1.1 {status} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\napim-request-id: fake-{}\r\nx-ratelimit-remaining-requests: 99\r\nx-ratelimit-remaining-tokens: 99000\r\n",
-                        reason(status),
-                        body.len(),
-                        s.received.lock().map(|r| r.len()).unwrap_or(0)
-                    );
-                    for (k, v) in headers {
-                        out.push_str(&format!("{k}: {v}\r\n"));
-                    }
-                    out.push_str("\r\n");
-                    out.push_str(&body);
-                    conn.write_all(out.as_bytes()).await?;
+                    let mut all = vec![
+                        (
+                            "apim-request-id".to_string(),
+                            format!("fake-{}", s.received.lock().map(|r| r.len()).unwrap_or(0)),
+                        ),
+                        ("x-ratelimit-remaining-requests".into(), "99".into()),
+                        ("x-ratelimit-remaining-tokens".into(), "99000".into()),
+                    ];
+                    all.extend(headers);
+                    let out = response(status, &all, &body);
+                    conn.write_all(&out).await?;
                     break;
                 }
             }
         }
     }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        408 => "Request Timeout",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "Status",
-    }
+    Ok(())
 }
 
 fn error_body(code: &str, message: &str) -> String {
