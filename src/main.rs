@@ -42,10 +42,51 @@ enum Command {
     /// Feed a session's recorded inputs back to the core and check every decision; with --set,
     /// rerun it with changed parameters (a what-if) over the same market and model answers.
     Replay(ReplayCmd),
+    /// Quote on Citrex (Sei): live orders, --paper (simulated venue) or --dry-run (signed, never sent).
+    Live(LiveCmd),
+    /// Tell a running engine to cancel everything and stop quoting (its control endpoint).
+    Kill(ControlCmd),
+    /// Tell a running engine to quote again after a kill.
+    Resume(ControlCmd),
     /// Ask the model once about a recorded moment (checks credentials; journaled as a probe session).
     Predict(PredictCmd),
     /// Print the effective configuration (defaults, then --config, then --set) as TOML.
     Config(ConfigArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LivePredictorArg {
+    Rules,
+    Stub,
+    /// Azure OpenAI (AZURE_OPENAI_*), asked asynchronously, never on the quoting path.
+    Azure,
+}
+
+#[derive(Args)]
+struct LiveCmd {
+    /// The real feed with the simulated venue: no key needed, no order leaves.
+    #[arg(long, conflicts_with = "dry_run")]
+    paper: bool,
+    /// Sign and journal every order as it would be sent, and send nothing (fills are simulated).
+    #[arg(long)]
+    dry_run: bool,
+    /// A file holding the private key (hex); it must be mode 0600. Otherwise FLASHMM_SEI_PRIVATE_KEY.
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "rules")]
+    predictor: LivePredictorArg,
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Stop by itself after this many seconds (soak tests).
+    #[arg(long, value_name = "SECONDS")]
+    run_for: Option<u64>,
+}
+
+#[derive(Args)]
+struct ControlCmd {
+    /// The engine's control endpoint (live.control_addr).
+    #[arg(long, default_value = "127.0.0.1:9109", value_name = "ADDR")]
+    control: String,
 }
 
 #[derive(Args)]
@@ -231,6 +272,9 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Backtest(b) => run_backtest(&cli.journal, b),
         Command::Predict(p) => run_predict(&cli.journal, p),
         Command::Replay(r) => run_replay(&cli.journal, r),
+        Command::Live(l) => run_live(&cli.journal, l),
+        Command::Kill(c) => run_control(&c.control, "/kill"),
+        Command::Resume(c) => run_control(&c.control, "/resume"),
         Command::Journal(j) => run_journal(&cli.journal, j),
     }
 }
@@ -331,6 +375,102 @@ fn run_backtest(dir: &std::path::Path, b: BacktestCmd) -> Result<i32> {
         print_report(&o, symbol, predictor, events_per_s);
     }
     Ok(0)
+}
+
+fn run_control(addr: &str, path: &str) -> Result<i32> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match rt.block_on(flashmm::mode::control::send(addr, path)) {
+        Ok(body) => {
+            println!("{body}");
+            Ok(0)
+        }
+        Err(e) => bail!("{e}"),
+    }
+}
+
+/// The key from `--key-file` (mode 0600 only) or FLASHMM_SEI_PRIVATE_KEY. Errors never echo it.
+fn load_key(
+    key_file: Option<&std::path::Path>,
+) -> Result<Option<flashmm::venue::citrex::eip712::Signer>> {
+    use flashmm::venue::citrex::eip712::Signer;
+    let text = match key_file {
+        Some(p) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(p)
+                    .with_context(|| format!("--key-file {}", p.display()))?
+                    .permissions()
+                    .mode()
+                    & 0o777;
+                if mode & 0o077 != 0 {
+                    bail!(
+                        "--key-file {} is readable by others (mode {mode:o}); run chmod 600 on it",
+                        p.display()
+                    );
+                }
+            }
+            std::fs::read_to_string(p).with_context(|| format!("--key-file {}", p.display()))?
+        }
+        None => match std::env::var("FLASHMM_SEI_PRIVATE_KEY") {
+            Ok(k) if !k.trim().is_empty() => k,
+            _ => return Ok(None),
+        },
+    };
+    let signer = Signer::from_hex(text.trim()).map_err(|_| {
+        anyhow::anyhow!(
+            "the private key (FLASHMM_SEI_PRIVATE_KEY or --key-file) is not 32 bytes of hex"
+        )
+    })?;
+    Ok(Some(signer))
+}
+
+fn run_live(dir: &std::path::Path, l: LiveCmd) -> Result<i32> {
+    use flashmm::mode::live::{self, LiveArgs, LivePredictor, VenueMode};
+    use std::sync::Arc;
+    let cfg = Config::load(l.config.config.as_deref(), &l.config.sets)?;
+    let key = load_key(l.key_file.as_deref())?;
+    let venue = match (l.paper, l.dry_run, key) {
+        (true, _, _) => VenueMode::Paper,
+        (false, true, Some(k)) => VenueMode::DryRun(Arc::new(k)),
+        (false, false, Some(k)) => VenueMode::Citrex(Arc::new(k)),
+        (false, _, None) => bail!(
+            "no signing key: set FLASHMM_SEI_PRIVATE_KEY or pass --key-file FILE to trade, or run with --paper to quote against the simulated venue"
+        ),
+    };
+    let predictor = match l.predictor {
+        LivePredictorArg::Rules => LivePredictor::Local(Box::new(flashmm::predict::rules::Rules {
+            signal_bps: cfg.predict.rules_signal_bps,
+        })),
+        LivePredictorArg::Stub => {
+            LivePredictor::Local(Box::new(flashmm::predict::stub::Stub::neutral()))
+        }
+        LivePredictorArg::Azure => {
+            LivePredictor::Azure(Arc::new(AzureClient::from_env(&cfg.azure)?))
+        }
+    };
+    let journal = open(dir)?;
+    let writer = journal.writer()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let args = LiveArgs {
+        cfg,
+        venue,
+        predictor,
+        run_for: l.run_for.map(std::time::Duration::from_secs),
+        stop: None,
+    };
+    let outcome = rt.block_on(live::run(writer, args))?;
+    eprintln!("session {} ended: {:?}", outcome.session, outcome.status);
+    eprint!("{}", outcome.metrics.summary());
+    Ok(match outcome.status {
+        flashmm::event::SessionStatus::Completed => 0,
+        _ => 1,
+    })
 }
 
 /// A fresh journal gets the shipped recording, so `flashmm replay --from 2024-08-08` works on a

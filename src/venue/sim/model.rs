@@ -8,7 +8,7 @@ use rust_decimal_macros::dec;
 
 const NS_PER_MS: i64 = 1_000_000;
 
-pub trait QueueModel {
+pub trait QueueModel: Send {
     /// Quantity ahead of a new order at its price, given the visible size there on arrival.
     fn on_arrival(&self, visible: Decimal) -> Decimal;
     /// A trade of `qty` printed at our price: returns (new queue ahead, quantity that reached us).
@@ -33,7 +33,7 @@ impl QueueModel for ConservativeQueue {
     }
 }
 
-pub trait LatencyModel {
+pub trait LatencyModel: Send {
     /// From our decision to the venue accepting the order.
     fn entry_ns(&self) -> i64;
     /// From our decision to the venue applying the cancel.
@@ -70,7 +70,7 @@ impl LatencyModel for ConstantLatency {
     }
 }
 
-pub trait FeeModel {
+pub trait FeeModel: Send {
     /// Fee in quote currency for a fill of `notional`; negative is a rebate.
     fn fee(&self, liquidity: Liquidity, notional: Decimal) -> Decimal;
 }
