@@ -174,3 +174,225 @@ async fn quotes_fills_shuts_down_cleanly_and_replays() {
     );
     assert!(r.outputs_compared >= 7, "{} outputs", r.outputs_compared);
 }
+
+fn args(w: &World, extra: &[&str], stop: watch::Receiver<bool>) -> LiveArgs {
+    let mut s = sets(w);
+    s.extend(extra.iter().map(|x| x.to_string()));
+    LiveArgs {
+        cfg: Config::load(None, &s).unwrap(),
+        venue: VenueMode::Citrex(signer()),
+        predictor: LivePredictor::Local(Box::new(Rules {
+            signal_bps: dec!(2),
+        })),
+        run_for: Some(Duration::from_secs(40)),
+        stop: Some(stop),
+    }
+}
+
+fn spawn(
+    w: &World,
+    extra: &[&str],
+) -> (
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<Result<live::LiveOutcome, live::LiveError>>,
+) {
+    let (tx, rx) = watch::channel(false);
+    let journal = Journal::open(w.dir.path()).unwrap();
+    let writer = journal.writer().unwrap();
+    let a = args(w, extra, rx);
+    (tx, tokio::spawn(live::run(writer, a)))
+}
+
+fn risk_actions(es: &[Entry], kind: RiskKind) -> Vec<bool> {
+    es.iter()
+        .filter_map(|e| match &e.body {
+            Body::Output(Output::RiskAction(a)) if a.kind == kind => Some(a.engaged),
+            _ => None,
+        })
+        .collect()
+}
+
+fn replays_clean(j: &Journal) {
+    for s in j
+        .sessions()
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.mode == Mode::Live)
+    {
+        let r = flashmm::mode::replay::verify(j, &s, None, None, &mut |_, _| {}).unwrap();
+        assert!(
+            r.divergences.is_empty(),
+            "session {}: {:?}",
+            s.id,
+            r.divergences.first().map(|d| (&d.why, d.seq))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disconnect_resyncs_a_stale_feed_and_a_chain_halt_pull_the_quotes() {
+    let w = world().await;
+    let (stop, engine) = spawn(&w, &[]);
+    let me = signer().address();
+    until("quotes", 10, || w.fake.open_orders(me).len() == 6).await;
+    // The venue's sockets drop: the engine reconnects, resubscribes and reloads the book.
+    w.fake.drop_connections();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    until("quotes again after the reconnect", 10, || {
+        w.fake.open_orders(me).len() == 6
+    })
+    .await;
+    // The market goes quiet: after risk.stale_feed_ms the quotes come down.
+    w.fake.pause_market(true);
+    until("quotes pulled on a stale feed", 10, || {
+        w.fake.open_orders(me).is_empty()
+    })
+    .await;
+    w.fake.pause_market(false);
+    until("quotes back when data returns", 10, || {
+        w.fake.open_orders(me).len() == 6
+    })
+    .await;
+    // The chain stops making blocks: settlement is stalled, the quotes come down.
+    w.sei.halt(true);
+    until("quotes pulled on a chain halt", 10, || {
+        w.fake.open_orders(me).is_empty()
+    })
+    .await;
+    w.sei.halt(false);
+    until("quotes back when blocks resume", 10, || {
+        w.fake.open_orders(me).len() == 6
+    })
+    .await;
+    stop.send(true).unwrap();
+    engine.await.unwrap().unwrap();
+    let (j, es) = entries(w.dir.path());
+    let states: Vec<FeedState> = es
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Input(Input::FeedStatus(s)) => Some(s.state),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        states.contains(&FeedState::Disconnected) && states.contains(&FeedState::Resynced),
+        "{states:?}"
+    );
+    assert_eq!(risk_actions(&es, RiskKind::StaleFeed), vec![true, false]);
+    assert_eq!(risk_actions(&es, RiskKind::ChainHalt), vec![true, false]);
+    replays_clean(&j);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_only_reject_and_a_429_are_handled_and_journaled() {
+    let w = world().await;
+    let (stop, engine) = spawn(&w, &[]);
+    let me = signer().address();
+    until("quotes", 10, || w.fake.open_orders(me).len() == 6).await;
+    // The next order meets a rate limit once: the client waits retry-after and tries again.
+    w.fake.fail_next("POST", "/order", 429, 1);
+    let best_bid = w
+        .fake
+        .open_orders(me)
+        .iter()
+        .filter(|o| o.is_buy)
+        .map(|o| o.price.to_decimal())
+        .max()
+        .unwrap();
+    w.fake.trade("btcperp", best_bid, dec!(0.001), false);
+    until("the 429 and the retry", 10, || {
+        let r = w.fake.requests();
+        let posts: Vec<u16> = r
+            .iter()
+            .filter(|x| x.method == "POST" && x.path.ends_with("/order"))
+            .map(|x| x.status)
+            .collect();
+        posts.windows(2).any(|p| p == [429, 200])
+    })
+    .await;
+    until("quotes whole again", 10, || {
+        w.fake.open_orders(me).len() == 6
+    })
+    .await;
+    // Freeze what the engine sees, move the venue's ask below our bid, then fill that bid:
+    // the engine re-places it against the book it last saw, and the venue refuses it.
+    let best_bid = w
+        .fake
+        .open_orders(me)
+        .iter()
+        .filter(|o| o.is_buy)
+        .map(|o| o.price.to_decimal())
+        .max()
+        .unwrap();
+    w.fake.pause_market(true);
+    w.fake.set_book(
+        "btcperp",
+        vec![(dec!(59000), dec!(1))],
+        vec![(best_bid - dec!(3), dec!(1))],
+    );
+    w.fake.trade("btcperp", best_bid, dec!(0.001), false);
+    until("a refused post-only order", 10, || {
+        w.fake
+            .requests()
+            .iter()
+            .any(|x| x.method == "POST" && x.status == 400)
+    })
+    .await;
+    stop.send(true).unwrap();
+    engine.await.unwrap().unwrap();
+    let (j, es) = entries(w.dir.path());
+    let rejects: Vec<&OrderReject> = es
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Input(Input::OrderReject(r)) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        rejects.iter().any(|r| r.reason.contains("post-only")),
+        "{rejects:?}"
+    );
+    replays_clean(&j);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kill_switch_cancels_everything_until_resumed() {
+    let w = world().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let control = format!("live.control_addr=\"127.0.0.1:{port}\"");
+    let (stop, engine) = spawn(&w, &[control.as_str()]);
+    let me = signer().address();
+    until("quotes", 10, || w.fake.open_orders(me).len() == 6).await;
+    let addr = format!("127.0.0.1:{port}");
+    flashmm::mode::control::send(&addr, "/kill").await.unwrap();
+    until("everything canceled", 10, || {
+        w.fake.open_orders(me).is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(w.fake.open_orders(me).is_empty(), "no quoting while killed");
+    flashmm::mode::control::send(&addr, "/resume")
+        .await
+        .unwrap();
+    until("quotes after resume", 10, || {
+        w.fake.open_orders(me).len() == 6
+    })
+    .await;
+    stop.send(true).unwrap();
+    engine.await.unwrap().unwrap();
+    let (j, es) = entries(w.dir.path());
+    let ops: Vec<OperatorCommand> = es
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Input(Input::Operator(o)) => Some(o.command),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ops, vec![OperatorCommand::Halt, OperatorCommand::Resume]);
+    assert_eq!(risk_actions(&es, RiskKind::OperatorHalt), vec![true, false]);
+    replays_clean(&j);
+}

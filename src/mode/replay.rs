@@ -60,6 +60,9 @@ pub struct ReplayReport {
     pub outputs_matched: u64,
     pub divergences: Vec<Divergence>,
     pub wall_s: f64,
+    /// The session never ended (the process died) and its last input's outputs were not yet on
+    /// disk.
+    pub cut_short: bool,
 }
 
 /// The session to replay: the one named, else the newest session with decisions that covers
@@ -280,6 +283,16 @@ pub fn verify(
             }
             Body::SessionEnd(_) | Body::Wire(_) => {}
         }
+    }
+    if report.divergences.is_empty()
+        && session.status.is_none()
+        && to.is_none()
+        && !pending.is_empty()
+    {
+        // The process died between journaling an input and journaling what the core made of
+        // it: the recording stops mid-decision. That is the crash, not a divergence.
+        report.cut_short = true;
+        pending.clear();
     }
     if report.divergences.is_empty() {
         if let Some(left) = pending.front() {
