@@ -396,3 +396,103 @@ async fn the_kill_switch_cancels_everything_until_resumed() {
     assert_eq!(risk_actions(&es, RiskKind::OperatorHalt), vec![true, false]);
     replays_clean(&j);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paper_and_dry_run_send_no_orders_and_metrics_are_served() {
+    let w = world().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut s = sets(&w);
+    s.push(format!("live.metrics_addr=\"127.0.0.1:{port}\""));
+    for (i, venue) in [VenueMode::Paper, VenueMode::DryRun(signer())]
+        .into_iter()
+        .enumerate()
+    {
+        let dry = matches!(venue, VenueMode::DryRun(_));
+        let (tx, rx) = watch::channel(false);
+        let journal = Journal::open(w.dir.path()).unwrap();
+        let writer = journal.writer().unwrap();
+        drop(journal);
+        let a = LiveArgs {
+            cfg: Config::load(None, &s).unwrap(),
+            venue,
+            predictor: LivePredictor::Local(Box::new(Rules {
+                signal_bps: dec!(2),
+            })),
+            run_for: Some(Duration::from_secs(30)),
+            stop: Some(rx),
+        };
+        let engine = tokio::spawn(live::run(writer, a));
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        // A seller sweeps the book: the simulated venue fills our simulated bids.
+        w.fake.trade("btcperp", dec!(59900), dec!(0.01), false);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if i == 0 {
+            let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            for name in [
+                "flashmm_entries_in_total",
+                "flashmm_journal_flush_seconds",
+                "flashmm_frame_to_decision_seconds",
+                "flashmm_position",
+                "flashmm_open_orders",
+                "flashmm_llm_breaker{state=\"open\"} 1",
+            ] {
+                assert!(text.contains(name), "{name} missing from:\n{text}");
+            }
+        }
+        tx.send(true).unwrap();
+        let outcome = engine.await.unwrap().unwrap();
+        assert!(outcome.metrics.summary().contains("frame_to_decision"));
+        assert!(
+            w.fake
+                .requests()
+                .iter()
+                .all(|r| r.method != "POST" && r.method != "DELETE"),
+            "an order reached the venue in {}",
+            if dry { "dry run" } else { "paper" }
+        );
+        let (j, es) = entries(w.dir.path());
+        let session = j.sessions().unwrap().last().unwrap().clone();
+        assert_eq!(session.mode, if dry { Mode::Live } else { Mode::Paper });
+        let mine: Vec<&Entry> = es.iter().filter(|e| e.session == session.id).collect();
+        assert!(
+            mine.iter()
+                .any(|e| matches!(e.body, Body::Input(Input::Fill(_)))),
+            "the simulator filled us"
+        );
+        let wires: Vec<&WireRecord> = mine
+            .iter()
+            .filter_map(|e| match &e.body {
+                Body::Wire(w) => Some(w.as_ref()),
+                _ => None,
+            })
+            .collect();
+        if dry {
+            let places: Vec<&&WireRecord> = wires
+                .iter()
+                .filter(|w| w.action == WireAction::Place)
+                .collect();
+            assert!(
+                !places.is_empty() && places.iter().all(|w| !w.sent),
+                "dry-run orders are signed and journaled, never sent"
+            );
+            // The journaled request carries a signature the venue would accept.
+            let req: flashmm::venue::citrex::wire::OrderRequest =
+                serde_json::from_str(&places[0].body).unwrap();
+            assert_eq!(req.account, signer().address().to_string());
+        } else {
+            assert!(wires.is_empty());
+        }
+        replays_clean(&j);
+        let r = flashmm::mode::replay::verify(&j, &session, None, None, &mut |_, _| {}).unwrap();
+        assert!(r.divergences.is_empty());
+    }
+}

@@ -6,7 +6,7 @@ use crate::config::CitrexConfig;
 use crate::event::{BookSnapshot, FeedState, FeedStatus, Input, Level, Side, Symbol, Trade};
 use crate::venue::citrex::client::CitrexClient;
 use crate::venue::citrex::wire::{
-    AccountParams, Depth, LoginParams, RpcMessage, StreamPush, Subscribe, WsTrade,
+    AccountParams, Depth, LoginParams, RpcMessage, Subscribe, WsTrade,
 };
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
@@ -233,6 +233,18 @@ pub async fn market(
     }
 }
 
+/// A stream push with its result left unparsed, so a depth frame is decoded once, straight
+/// into its type (this is on the quoting path).
+#[derive(serde::Deserialize)]
+pub struct RawPush<'a> {
+    #[serde(borrow)]
+    pub id: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    pub success: bool,
+    #[serde(borrow)]
+    pub result: Option<&'a serde_json::value::RawValue>,
+}
+
 fn parse_market(
     text: &str,
     symbol: Symbol,
@@ -248,12 +260,13 @@ fn parse_market(
             format!("{why}: {}", text.chars().take(300).collect::<String>()),
         )]
     };
-    let push: StreamPush = match serde_json::from_str(text) {
+    let push: RawPush = match serde_json::from_str(text) {
         Ok(p) => p,
         Err(e) => return malformed(format!("not a stream message ({e})")),
     };
+    let result = push.result.map(|r| r.get()).unwrap_or("null");
     if push.id == depth {
-        match serde_json::from_value::<Depth>(push.result) {
+        match serde_json::from_str::<Depth>(result) {
             Ok(d) => {
                 *n += 1;
                 vec![FeedEvent::Market {
@@ -265,9 +278,10 @@ fn parse_market(
             Err(e) => malformed(format!("bad depth ({e})")),
         }
     } else if push.id == trades {
-        let list = match push.result {
-            serde_json::Value::Array(_) => serde_json::from_value::<Vec<WsTrade>>(push.result),
-            other => serde_json::from_value::<WsTrade>(other).map(|t| vec![t]),
+        let list = if result.trim_start().starts_with('[') {
+            serde_json::from_str::<Vec<WsTrade>>(result)
+        } else {
+            serde_json::from_str::<WsTrade>(result).map(|t| vec![t])
         };
         match list {
             Ok(ts) => ts
@@ -283,7 +297,7 @@ fn parse_market(
                 .collect(),
             Err(e) => malformed(format!("bad trade ({e})")),
         }
-    } else if !push.success && push.result.is_null() {
+    } else if !push.success && result != "null" {
         malformed("the venue refused a subscription".into())
     } else {
         // Subscription acks and streams we did not ask for.
