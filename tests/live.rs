@@ -496,3 +496,130 @@ async fn paper_and_dry_run_send_no_orders_and_metrics_are_served() {
         assert!(r.divergences.is_empty());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moving_market_reprices_with_cancel_and_replace() {
+    let w = world().await;
+    let (stop, engine) = spawn(&w, &[]);
+    let me = signer().address();
+    until("quotes", 10, || w.fake.open_orders(me).len() == 6).await;
+    // Up 5 dollars (0.8 bp): past the refresh tolerance, short of our resting asks (the fake
+    // has no matching engine, so the book must not cross our own orders).
+    w.fake.set_book(
+        "btcperp",
+        vec![(dec!(60005), dec!(1))],
+        vec![(dec!(60006), dec!(1))],
+    );
+    until("a cancel-and-replace", 10, || {
+        w.fake
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/order/cancel-and-replace") && r.status == 200)
+    })
+    .await;
+    until("the ladder moved up", 10, || {
+        let o = w.fake.open_orders(me);
+        o.len() == 6
+            && o.iter()
+                .filter(|x| x.is_buy)
+                .map(|x| x.price.to_decimal())
+                .max()
+                > Some(dec!(59995))
+    })
+    .await;
+    stop.send(true).unwrap();
+    engine.await.unwrap().unwrap();
+    let (j, es) = entries(w.dir.path());
+    assert!(es
+        .iter()
+        .any(|e| matches!(&e.body, Body::Wire(w) if w.action == WireAction::CancelReplace)));
+    replays_clean(&j);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_stream_falls_back_to_rest_polling() {
+    let w = world().await;
+    // Nothing listens on port 9: the market stream never connects.
+    let (stop, engine) = spawn(
+        &w,
+        &[
+            "citrex.stream_url=\"ws://127.0.0.1:9\"",
+            "citrex.rest_poll_ms=100",
+        ],
+    );
+    let me = signer().address();
+    until("quotes from a polled book", 20, || {
+        w.fake.open_orders(me).len() == 6
+    })
+    .await;
+    assert!(w
+        .fake
+        .requests()
+        .iter()
+        .any(|r| r.method == "GET" && r.path.ends_with("/depth")));
+    stop.send(true).unwrap();
+    engine.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_is_asked_asynchronously_in_live_mode() {
+    use flashmm::predict::azure::{AzureClient, Credential, Secret};
+    use flashmm::predict::fake_azure::{Expect, FakeAzure, Reply};
+    let w = world().await;
+    let expect = Expect {
+        api: flashmm::config::AzureApi::Deployments,
+        deployment: "o4-mini".into(),
+        api_version: "2025-04-01-preview".into(),
+        api_key: Some("k".into()),
+        bearer: None,
+    };
+    // A slow model: two seconds an answer. Quoting must not wait for it.
+    let azure = FakeAzure::start(
+        expect,
+        vec![Reply::Delay {
+            ms: 2000,
+            then: Box::new(Reply::Model),
+        }],
+        1,
+        0.0,
+    )
+    .await
+    .unwrap();
+    let cfg = Config::load(None, &sets(&w)).unwrap();
+    let client = AzureClient::new(
+        &cfg.azure,
+        &azure.endpoint(),
+        "o4-mini",
+        Credential::ApiKey(Secret::new("k")),
+    )
+    .unwrap();
+    let (tx, rx) = watch::channel(false);
+    let journal = Journal::open(w.dir.path()).unwrap();
+    let writer = journal.writer().unwrap();
+    drop(journal);
+    let a = LiveArgs {
+        cfg,
+        venue: VenueMode::Paper,
+        predictor: LivePredictor::Azure(Arc::new(client)),
+        run_for: Some(Duration::from_secs(30)),
+        stop: Some(rx),
+    };
+    let engine = tokio::spawn(live::run(writer, a));
+    until("the model asked", 10, || !azure.received().is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    tx.send(true).unwrap();
+    engine.await.unwrap().unwrap();
+    let (_j, es) = entries(w.dir.path());
+    let asked = es
+        .iter()
+        .position(|e| matches!(e.body, Body::Output(Output::PredictionRequest(_))))
+        .unwrap();
+    let answered = es.iter().position(|e| matches!(&e.body, Body::Input(Input::PredictionResponse(r)) if r.source == PredictorKind::Azure)).expect("the answer is journaled");
+    // Quotes went out while the model was thinking.
+    let quotes_between = es[asked..answered]
+        .iter()
+        .filter(|e| matches!(e.body, Body::Output(Output::QuoteDecision(_))))
+        .count();
+    assert!(quotes_between >= 1, "the core waited for the model");
+    assert!(es[answered].ts_ns - es[asked].ts_ns >= 1_900_000_000);
+}
