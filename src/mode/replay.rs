@@ -147,7 +147,9 @@ pub fn verify(
     };
     let total = session.entries
         + match &session.source {
-            Some(Source::Journal { from_seq, to_seq, .. }) => to_seq - from_seq + 1,
+            Some(Source::Journal {
+                from_seq, to_seq, ..
+            }) => to_seq - from_seq + 1,
             _ => 0,
         };
     let mut progress = super::progress::Progress::new("replay", total);
