@@ -404,21 +404,21 @@ impl Table {
     /// What one row is.
     pub fn rows_doc(self) -> &'static str {
         match self {
-            Table::Fills => "one row per `Fill` input",
-            Table::Orders => "one row per `PlaceOrder` output",
-            Table::Cancels => "one row per `CancelOrder` output",
+            Table::Fills => "One row per `Fill` input",
+            Table::Orders => "One row per `PlaceOrder` output",
+            Table::Cancels => "One row per `CancelOrder` output",
             Table::OrderReports => {
-                "one row per `OrderAck`, `OrderReject` and `OrderCanceled` input"
+                "One row per `OrderAck`, `OrderReject` and `OrderCanceled` input"
             }
-            Table::Quotes => "one row per `QuoteDecision` output",
-            Table::QuoteLevels => "one row per level (bids, then asks) of each `QuoteDecision`",
-            Table::Predictions => "one row per `PredictionResponse` input",
-            Table::PredictionRequests => "one row per `PredictionRequest` output",
-            Table::Risk => "one row per `RiskAction` output",
-            Table::PredictorStatus => "one row per `PredictorStatus` output",
-            Table::Trades => "one row per market `Trade` input",
+            Table::Quotes => "One row per `QuoteDecision` output",
+            Table::QuoteLevels => "One row per level (bids, then asks) of each `QuoteDecision`",
+            Table::Predictions => "One row per `PredictionResponse` input",
+            Table::PredictionRequests => "One row per `PredictionRequest` output",
+            Table::Risk => "One row per `RiskAction` output",
+            Table::PredictorStatus => "One row per `PredictorStatus` output",
+            Table::Trades => "One row per market `Trade` input",
             Table::Bbo => {
-                "one row per market entry (snapshot, delta, bbo) after which the best bid or ask of the rebuilt book (price or size) changed"
+                "One row per market entry (snapshot, delta, bbo) after which the best bid or ask of the rebuilt book (price or size) changed"
             }
         }
     }
