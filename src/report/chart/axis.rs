@@ -98,14 +98,16 @@ fn ticks_with(lo: f64, hi: f64, step: f64) -> Vec<f64> {
 }
 
 /// The UTC clock time of `x` seconds after `origin_ns`: `23:55:10`, with milliseconds when the
-/// step is under a second.
+/// step is under a second, with the date when it is an hour or more.
 pub fn clock(origin_ns: i64, x: f64, step: f64) -> String {
     let ns = origin_ns.saturating_add((x * 1e9).round() as i64);
     let t = Utc.timestamp_nanos(ns);
     if step < 1.0 {
         t.format("%H:%M:%S%.3f").to_string()
-    } else {
+    } else if step < 3600.0 {
         t.format("%H:%M:%S").to_string()
+    } else {
+        t.format("%m-%d %H:%M").to_string()
     }
 }
 

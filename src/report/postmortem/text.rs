@@ -112,7 +112,7 @@ impl Postmortem {
             }
             s.push('\n');
         }
-        let one = self.fills.len() == 1;
+        let one = matches!(self.select, Select::Fill(_));
         for f in &self.fills {
             s.push('\n');
             self.fill_text(&mut s, f, one);

@@ -9,6 +9,9 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
+/// Fills listed in the page's table (the price chart draws them all).
+const FILL_ROWS: usize = 500;
+
 fn val(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -427,6 +430,7 @@ impl SessionView {
                 .fills
                 .iter()
                 .zip(&self.marks)
+                .take(FILL_ROWS)
                 .map(|(fd, mk)| {
                     let mut r = vec![
                         Cell::num(fd.seq.to_string()),
@@ -449,6 +453,16 @@ impl SessionView {
             head.extend(self.horizons.iter().map(|h| format!("{} bps", h.label())));
             let head: Vec<&str> = head.iter().map(|s| s.as_str()).collect();
             page.table("fills", &head, rows);
+            if self.fills.len() > FILL_ROWS {
+                page.p(
+                    "muted",
+                    &format!(
+                        "the first {FILL_ROWS} of {} fills; all of them: flashmm journal export --format csv --session {} --kinds fills OUT.csv",
+                        self.fills.len(),
+                        p.info.id
+                    ),
+                );
+            }
             page.p(
                 "sub",
                 &format!(
