@@ -656,6 +656,54 @@ mod tests {
     use super::*;
 
     #[test]
+    fn nan_breaks_a_line_steps_reach_the_edge_and_text_is_escaped() {
+        let mut c =
+            Chart::new("t", "a <b> & \"c\"", "y", XAxis::Time { origin_ns: 0 }).x_range(0.0, 10.0);
+        c.line(
+            "l",
+            "line",
+            BLUE,
+            vec![
+                (0.0, 1.0),
+                (1.0, 2.0),
+                (2.0, f64::NAN),
+                (3.0, 1.0),
+                (4.0, 3.0),
+            ],
+        );
+        c.step("s", "step", RED, vec![(0.0, 1.0), (5.0, 2.0)]);
+        c.markers(
+            "m",
+            "markers",
+            GREEN,
+            Shape::Up,
+            vec![Marker {
+                x: 1.0,
+                y: 2.0,
+                shape: Shape::Up,
+                class: "buy".into(),
+                color: GREEN.into(),
+                title: "fill <1>".into(),
+                seq: Some(7),
+            }],
+        );
+        let svg = c.render();
+        assert!(svg.contains("a &lt;b&gt; &amp; &quot;c&quot;"));
+        assert!(svg.contains("fill &lt;1&gt;") && svg.contains(r#"data-seq="7""#));
+        let line = &svg[svg.find(r#"data-series="l""#).unwrap()..];
+        let line = &line[..line.find("</g>").unwrap()];
+        assert_eq!(line.matches("<polyline").count(), 2, "{line}");
+        assert!(line.contains(r#"data-count="4""#));
+        // The step holds its last value to the right edge of the plot (x = 960 - 18).
+        let step = &svg[svg.find(r#"data-series="s""#).unwrap()..];
+        let step = &step[..step.find("</g>").unwrap()];
+        assert!(step.contains("942.0,"), "{step}");
+        assert_eq!(svg, c.render(), "deterministic");
+        let empty = Chart::new("e", "empty", "y", XAxis::Number { label: "x".into() }).render();
+        assert!(empty.contains("no data"));
+    }
+
+    #[test]
     fn thinning_keeps_extremes_and_order() {
         let pts: Vec<(f64, f64)> = (0..10_000)
             .map(|i| (i as f64 / 100.0, if i == 5_050 { 99.0 } else { 1.0 }))
