@@ -18,6 +18,8 @@ pub enum Cell {
     Text(String),
     /// Right-aligned; coloured by sign when it starts with a minus or is positive.
     Num(String),
+    /// Right-aligned, with extra classes (`neg`, `pos`).
+    Classed(String, &'static str),
     /// Already-escaped HTML.
     Html(String),
 }
@@ -41,7 +43,16 @@ pub fn signed(s: impl Into<String>) -> Cell {
     } else {
         "num"
     };
-    Cell::Html(format!(r#"<span class="{class}">{}</span>"#, esc(&s)))
+    Cell::Classed(s, class)
+}
+
+fn cell(out: &mut String, c: Cell) {
+    let _ = match c {
+        Cell::Text(t) => write!(out, "<td>{}</td>", esc(&t)),
+        Cell::Num(t) => write!(out, r#"<td class="num">{}</td>"#, esc(&t)),
+        Cell::Classed(t, class) => write!(out, r#"<td class="{class}">{}</td>"#, esc(&t)),
+        Cell::Html(h) => write!(out, "<td>{h}</td>"),
+    };
 }
 
 pub struct Page {
@@ -96,17 +107,7 @@ impl Page {
         for row in rows {
             self.body.push_str("<tr>");
             for c in row {
-                match c {
-                    Cell::Text(t) => {
-                        let _ = write!(self.body, "<td>{}</td>", esc(&t));
-                    }
-                    Cell::Num(t) => {
-                        let _ = write!(self.body, r#"<td class="num">{}</td>"#, esc(&t));
-                    }
-                    Cell::Html(h) => {
-                        let _ = write!(self.body, "<td>{h}</td>");
-                    }
-                }
+                cell(&mut self.body, c);
             }
             self.body.push_str("</tr>");
         }
@@ -118,17 +119,7 @@ impl Page {
         let _ = write!(self.body, r#"<table class="{}"><tbody>"#, esc(class));
         for (k, v) in rows {
             let _ = write!(self.body, "<tr><th>{}</th>", esc(&k));
-            match v {
-                Cell::Text(t) => {
-                    let _ = write!(self.body, "<td>{}</td>", esc(&t));
-                }
-                Cell::Num(t) => {
-                    let _ = write!(self.body, r#"<td class="num">{}</td>"#, esc(&t));
-                }
-                Cell::Html(h) => {
-                    let _ = write!(self.body, "<td>{h}</td>");
-                }
-            }
+            cell(&mut self.body, v);
             self.body.push_str("</tr>");
         }
         self.body.push_str("</tbody></table>");

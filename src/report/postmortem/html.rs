@@ -325,7 +325,10 @@ impl Postmortem {
                 ("half-spread (bps)".into(), Cell::num(n(q.half_spread_bps))),
                 ("inventory skew".into(), Cell::num(n(q.inventory_skew))),
                 ("prediction skew".into(), Cell::num(n(q.prediction_skew))),
-                ("model weight".into(), Cell::num(n(q.model_weight))),
+                (
+                    "model weight".into(),
+                    Cell::num(n(q.model_weight.round_dp(4))),
+                ),
             ];
             if let Some(r) = &q.rules {
                 rows.push((
