@@ -52,6 +52,50 @@ enum Command {
     Predict(PredictCmd),
     /// Print the effective configuration (defaults, then --config, then --set) as TOML.
     Config(ConfigArgs),
+    /// Study fills: markouts, the cause chain back to the prompt, the book and trades around
+    /// each fill, and what-if hints.
+    Postmortem(PostmortemCmd),
+    /// A session's summary with charts: PnL, inventory, spreads, fills, markouts, model latency
+    /// and cost, risk actions.
+    Report(ReportCmd),
+}
+
+#[derive(Args)]
+struct PostmortemCmd {
+    /// The session (default: the newest with decisions; with --fill, the fill's own session).
+    #[arg(long, value_name = "ID")]
+    session: Option<u64>,
+    /// Only the N fills with the lowest markout at the --rank-by horizon (default: every fill).
+    #[arg(long, value_name = "N", conflicts_with = "fill")]
+    worst: Option<usize>,
+    /// Only the fill with this journal seq.
+    #[arg(long, value_name = "SEQ")]
+    fill: Option<u64>,
+    /// Markout horizons, e.g. 1s,5s,30s or 500ms,2m.
+    #[arg(long, value_name = "LIST", default_value = "1s,5s,30s")]
+    horizons: String,
+    /// The horizon --worst ranks by (default: the longest of --horizons).
+    #[arg(long, value_name = "H")]
+    rank_by: Option<String>,
+    /// Also write a self-contained HTML page (inline SVG charts, no scripts).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ReportCmd {
+    /// The session (default: the newest with decisions).
+    #[arg(long, value_name = "ID")]
+    session: Option<u64>,
+    /// Also write a self-contained HTML page with the charts (inline SVG, no scripts).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -196,9 +240,14 @@ enum ImportFormat {
     Jsonl,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ExportFormat {
+    /// Every entry, one JSON object a line, with chain hashes (importable).
     Jsonl,
+    /// One CSV table per kind (see docs/export.md).
+    Csv,
+    /// One Parquet table per kind (see docs/export.md).
+    Parquet,
 }
 
 #[derive(Subcommand)]
@@ -221,14 +270,19 @@ enum JournalCmd {
         #[arg(long)]
         force: bool,
     },
-    /// Write entries out (decimals as strings, with chain hashes).
+    /// Write entries out: JSONL (every entry, decimals as strings, with chain hashes), or CSV
+    /// and Parquet tables, one per kind (see docs/export.md).
     Export {
         #[arg(long, value_enum, default_value = "jsonl")]
         format: ExportFormat,
-        /// Only this session.
+        /// Only this session (for csv and parquet, with the market entries it references).
         #[arg(long, value_name = "ID")]
         session: Option<u64>,
-        /// Output file; stdout if omitted.
+        /// csv and parquet: the tables to write, e.g. fills,quotes (default: all).
+        #[arg(long, value_name = "LIST")]
+        kinds: Option<String>,
+        /// jsonl: output file, stdout if omitted. csv and parquet: a directory that gets one
+        /// file per table, or a file ending in .csv or .parquet when --kinds names one table.
         out: Option<PathBuf>,
     },
     /// List sessions with their entry counts and time ranges.
@@ -276,7 +330,62 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Kill(c) => run_control(&c.control, "/kill"),
         Command::Resume(c) => run_control(&c.control, "/resume"),
         Command::Journal(j) => run_journal(&cli.journal, j),
+        Command::Postmortem(p) => run_postmortem(&cli.journal, p),
+        Command::Report(r) => run_report(&cli.journal, r),
     }
+}
+
+fn write_html(path: &std::path::Path, html: &str) -> Result<()> {
+    std::fs::write(path, html).with_context(|| format!("--html {}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+fn run_postmortem(dir: &std::path::Path, c: PostmortemCmd) -> Result<i32> {
+    use flashmm::report::horizon::Horizon;
+    use flashmm::report::postmortem::{self, Options, Select};
+    let horizons = Horizon::parse_list(&c.horizons)?;
+    let rank_by = c
+        .rank_by
+        .as_deref()
+        .map(|v| Horizon::parse("--rank-by", v))
+        .transpose()?;
+    let select = match (c.worst, c.fill) {
+        (Some(n), _) => Select::Worst(n),
+        (None, Some(seq)) => Select::Fill(seq),
+        (None, None) => Select::All,
+    };
+    let journal = open(dir)?;
+    let opts = Options {
+        session: c.session,
+        select,
+        horizons,
+        rank_by,
+    };
+    let pm = postmortem::run(&journal, &opts)?;
+    if let Some(path) = &c.html {
+        write_html(path, &pm.to_html())?;
+    }
+    if c.json {
+        println!("{}", pm.to_json());
+    } else {
+        print!("{}", pm.to_text());
+    }
+    Ok(0)
+}
+
+fn run_report(dir: &std::path::Path, c: ReportCmd) -> Result<i32> {
+    let journal = open(dir)?;
+    let r = flashmm::report::session::read(&journal, c.session)?;
+    if let Some(path) = &c.html {
+        write_html(path, &r.to_html())?;
+    }
+    if c.json {
+        println!("{}", r.to_json());
+    } else {
+        print!("{}", r.to_text());
+    }
+    Ok(0)
 }
 
 fn open(dir: &std::path::Path) -> Result<Journal> {
@@ -876,10 +985,37 @@ fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32> {
             Ok(0)
         }
         JournalCmd::Export {
-            format: ExportFormat::Jsonl,
+            format: format @ (ExportFormat::Csv | ExportFormat::Parquet),
             session,
+            kinds,
             out,
         } => {
+            use flashmm::report::export::{self, Format};
+            let Some(out) = out else {
+                bail!("journal export --format csv|parquet needs OUT: a directory for one file per table, or a .csv/.parquet file with --kinds naming one table");
+            };
+            let format = if format == ExportFormat::Csv {
+                Format::Csv
+            } else {
+                Format::Parquet
+            };
+            let tables = export::parse_kinds(kinds.as_deref())?;
+            let journal = open(dir)?;
+            let written = export::export(&journal, session, &tables, format, &out)?;
+            for w in &written {
+                eprintln!("{:>9} rows  {}", w.rows, w.path.display());
+            }
+            Ok(0)
+        }
+        JournalCmd::Export {
+            format: ExportFormat::Jsonl,
+            session,
+            kinds,
+            out,
+        } => {
+            if kinds.is_some() {
+                bail!("--kinds applies to --format csv and parquet; a JSONL export holds every entry, so it can be imported again");
+            }
             let journal = open(dir)?;
             let n = match &out {
                 Some(path) => {

@@ -1,5 +1,21 @@
 //! Session summaries, computed from journal entries only (never from the core's memory), so
 //! the same numbers come out of a live run, a backtest and a journal read back later.
+//!
+//! Beside the summary: `postmortem` (one fill's markouts and cause chain), `session` (the
+//! session report with charts), `export` (CSV and Parquet tables), `chart` and `html` (the
+//! self-contained SVG and HTML they are drawn with), `markout` (per-fill markouts at any horizon).
+
+pub mod chart;
+pub mod error;
+pub mod export;
+pub mod horizon;
+pub mod html;
+pub mod markout;
+pub mod postmortem;
+pub mod select;
+pub mod session;
+
+pub use error::ReportError;
 
 use crate::core::book::Book;
 use crate::core::position::{Pnl, Position};
@@ -296,6 +312,11 @@ impl SessionReport {
     pub fn on_entry(&mut self, e: &Entry) {
         apply_market(&mut self.book, e);
         self.summary.on_entry(e, &self.book);
+    }
+
+    /// The market book after the last entry fed.
+    pub fn book(&self) -> &Book {
+        &self.book
     }
 }
 

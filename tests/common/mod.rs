@@ -25,6 +25,32 @@ pub fn imported() -> (tempfile::TempDir, Journal, Writer) {
     (dir, j, w)
 }
 
+/// A journal holding the shipped recording: the Binance import (session 1) and the recorded
+/// backtest session with model answers (session 2), imported from its JSONL export.
+pub fn recorded() -> (tempfile::TempDir, Journal) {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(dir.path()).unwrap();
+    let mut w = j.writer().unwrap();
+    binance::import(&mut w, &fixture(), &ImportOptions::default()).unwrap();
+    let f = std::fs::File::open(fixture().with_file_name(flashmm::mode::replay::RECORDED_FIXTURE))
+        .unwrap();
+    flashmm::journal::jsonl::import(
+        &mut w,
+        &mut std::io::BufReader::new(flate2::read::GzDecoder::new(f)),
+    )
+    .unwrap();
+    w.close().unwrap();
+    (dir, j)
+}
+
+/// Every entry of a session in the order the core saw it (market entries merged in).
+pub fn stream(j: &Journal, session: u64) -> Vec<flashmm::event::Entry> {
+    flashmm::mode::stream::session_stream(j, session)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .collect()
+}
+
 pub fn depth(ts: u64, first: u64, last: u64, bids: &str, asks: &str) -> String {
     format!(
         r#"{ts} {{"stream":"btcusdt@depth@100ms","data":{{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":{first},"u":{last},"b":[{bids}],"a":[{asks}]}}}}"#
