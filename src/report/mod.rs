@@ -191,6 +191,11 @@ impl Summary {
                     });
                 }
             }
+            Body::Input(Input::PositionSync(p)) => {
+                // A live session starts from the position the venue reports.
+                self.position.adopt(p.qty, p.avg_price);
+                self.max_abs_position = self.max_abs_position.max(self.position.qty().abs());
+            }
             Body::Input(Input::OrderReject(_)) => self.rejects += 1,
             Body::Input(Input::PredictionResponse(r)) => {
                 self.predictions += 1;

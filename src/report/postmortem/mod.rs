@@ -94,9 +94,13 @@ fn score(
         let e: Entry = e?;
         apply_market(&mut book, &e);
         markouts.on_entry(&e, &book);
-        if let Body::Input(Input::Fill(f)) = &e.body {
-            position.apply_fill(f.side, f.price, f.qty, f.fee);
-            fills.push((f.clone(), position.qty()));
+        match &e.body {
+            Body::Input(Input::Fill(f)) => {
+                position.apply_fill(f.side, f.price, f.qty, f.fee);
+                fills.push((f.clone(), position.qty()));
+            }
+            Body::Input(Input::PositionSync(p)) => position.adopt(p.qty, p.avg_price),
+            _ => {}
         }
     }
     Ok(markouts
