@@ -185,7 +185,7 @@ pub enum Input {
     Operator(Operator),
     /// A new block on the chain that settles the venue: the chain clock.
     ChainHead(ChainHead),
-    /// The venue's view of our position, adopted at start (reconciliation).
+    /// The venue's view of our position, adopted at start and after an account-stream reconnect.
     PositionSync(PositionSync),
 }
 
@@ -508,7 +508,8 @@ pub enum WireAction {
     Cancel,
     CancelAll,
     CancelReplace,
-    /// A correction made at start: an order found at the venue that we cancel.
+    /// A reconciliation with the venue: at start, an order found there that we cancel; after an
+    /// account-stream reconnect, what the venue's orders and position said.
     Reconcile,
     /// The venue refused or failed a request; `body` holds what it said.
     Failure,

@@ -623,3 +623,99 @@ async fn the_model_is_asked_asynchronously_in_live_mode() {
     assert!(quotes_between >= 1, "the core waited for the model");
     assert!(es[answered].ts_ns - es[asked].ts_ns >= 1_900_000_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_missed_while_the_account_stream_was_away_is_caught_on_reconnect() {
+    let w = world().await;
+    let (stop, engine) = spawn(&w, &[]);
+    let me = signer().address();
+    until("quotes", 10, || w.fake.open_orders(me).len() == 6).await;
+    // The account stream dies silently: the venue's pushes are lost from now on.
+    w.fake.lose_account_pushes(true);
+    let bid = w
+        .fake
+        .open_orders(me)
+        .into_iter()
+        .filter(|o| o.is_buy)
+        .max_by_key(|o| o.price.to_decimal())
+        .unwrap();
+    let size = bid.quantity.to_decimal();
+    w.fake.trade(
+        "btcperp",
+        bid.price.to_decimal() - Decimal::ONE,
+        size,
+        false,
+    );
+    until("the fill at the venue", 5, || {
+        !w.fake.positions(me).is_empty()
+    })
+    .await;
+    // Then the socket drops and comes back; the pushes sent meanwhile are gone for good.
+    w.fake.drop_connections();
+    w.fake.lose_account_pushes(false);
+    until("the filled level quoted again", 10, || {
+        w.fake.open_orders(me).len() == 6 && w.fake.open_orders(me).iter().all(|o| o.id != bid.id)
+    })
+    .await;
+    // The check after the reconnect reads the position a second time.
+    until("the venue's position read again", 10, || {
+        w.fake
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/positionRisk"))
+            .count()
+            >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.send(true).unwrap();
+    engine.await.unwrap().unwrap();
+    let (j, es) = entries(w.dir.path());
+    assert!(
+        !es.iter()
+            .any(|e| matches!(&e.body, Body::Input(Input::Fill(_)))),
+        "the fill's push was lost, so no fill can be journaled"
+    );
+    let cid = es
+        .iter()
+        .find_map(|e| match &e.body {
+            Body::Input(Input::OrderAck(a)) if a.venue_order_id == bid.id => Some(a.cid),
+            _ => None,
+        })
+        .expect("the bid's ack");
+    let gone: Vec<&OrderCanceled> = es
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Input(Input::OrderCanceled(c)) if c.cid == cid => Some(c),
+            _ => None,
+        })
+        .collect();
+    let about: Vec<String> = es
+        .iter()
+        .filter(|e| format!("{:?}", e.body).contains(&format!("cid: {cid},")) || matches!(&e.body, Body::Wire(r) if r.action == WireAction::Reconcile || r.action == WireAction::Failure))
+        .map(|e| format!("{} {:?}", e.seq, e.body))
+        .collect();
+    assert_eq!(gone.len(), 1, "{gone:?}\n{}", about.join("\n"));
+    assert!(gone[0].reason.contains("while away"), "{}", gone[0].reason);
+    let syncs: Vec<&PositionSync> = es
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Input(Input::PositionSync(p)) => Some(p),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        syncs.len(),
+        2,
+        "one at start, one after the reconnect: {syncs:?}"
+    );
+    assert_eq!(syncs[0].qty, Decimal::ZERO);
+    assert_eq!(syncs[1].qty, size, "{}", syncs[1].note);
+    assert_eq!(syncs[1].avg_price, bid.price.to_decimal());
+    assert!(syncs[1].note.contains("reconnected"), "{}", syncs[1].note);
+    assert!(es.iter().any(|e| matches!(
+        &e.body,
+        Body::Wire(r) if r.action == WireAction::Reconcile && r.body.contains("1 of ours missing")
+    )));
+    replays_clean(&j);
+}

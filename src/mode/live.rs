@@ -3,6 +3,8 @@
 //! a journaled input before the core reads it, and every order's intent (its signed request,
 //! nonce included) is flushed to disk before the order leaves: one fsync per batch.
 
+mod account;
+
 use super::control;
 use super::metrics::{Latency, Metrics};
 use crate::config::Config;
@@ -122,6 +124,8 @@ enum Reply {
         result: Result<VenueOrder, VenueError>,
     },
     Predicted(Box<PredictionResponse>),
+    /// The venue's orders and position, read after the account stream reconnected.
+    AccountChecked(Box<account::AccountCheck>),
 }
 
 struct CitrexSide {
@@ -158,6 +162,8 @@ struct Live {
     dirty_journal: bool,
     /// Inputs that arose while acting on outputs (an order refused before it left); read next.
     pending_inputs: Vec<(Input, Option<u64>)>,
+    /// Fills read from the account stream so far: a check in flight compares it.
+    account_fills: u64,
 }
 
 /// The highest order nonce journaled by earlier live sessions, so a restart never reuses one.
@@ -597,6 +603,7 @@ impl Live {
                 self.input(Input::PredictionResponse(resp), None, cause, None)
             }
             Reply::Placed { cid, result } => self.placed(cid, result),
+            Reply::AccountChecked(check) => self.on_account_check(*check),
             Reply::Replaced { old, new, result } => match result {
                 Ok(o) => {
                     self.gone(old, "replaced")?;
@@ -773,6 +780,7 @@ impl Live {
                 }
             }
             AccountUpdate::Fill(f) => {
+                self.account_fills += 1;
                 let cid = c.by_venue.get(&f.order_id).copied().unwrap_or(0);
                 let leaves = f.residual_quantity.to_decimal();
                 if let Some(t) = c.orders.get_mut(&cid) {
@@ -1014,6 +1022,7 @@ pub async fn run(mut writer: Writer, args: LiveArgs) -> Result<LiveOutcome, Live
         last_flush: Instant::now(),
         dirty_journal: true,
         pending_inputs: Vec::new(),
+        account_fills: 0,
     };
     if matches!(args.venue, VenueMode::Citrex(_)) {
         live.reconcile().await?;
@@ -1097,7 +1106,8 @@ pub async fn run(mut writer: Writer, args: LiveArgs) -> Result<LiveOutcome, Live
                 Event::Feed(FeedEvent::Account { update, received }) => live.on_account(update, received)?,
                 Event::Feed(FeedEvent::Status(s)) => live.input(Input::FeedStatus(s), None, None, None)?,
                 Event::Feed(FeedEvent::AccountResynced) => {
-                    live.wire(WireAction::Reconcile, None, None, "account stream reconnected; updates may have been missed".into(), false, None)?;
+                    live.wire(WireAction::Reconcile, None, None, "account stream reconnected; updates may have been missed: reading the venue's orders and position".into(), false, None)?;
+                    live.check_account(0, Duration::ZERO);
                 }
                 Event::Wake => {
                     live.deliver_sim_reports()?;

@@ -192,7 +192,8 @@ impl Summary {
                 }
             }
             Body::Input(Input::PositionSync(p)) => {
-                // A live session starts from the position the venue reports.
+                // A live session starts from (and, after a reconnect, catches up with) the
+                // position the venue reports.
                 self.position.adopt(p.qty, p.avg_price);
                 self.max_abs_position = self.max_abs_position.max(self.position.qty().abs());
             }

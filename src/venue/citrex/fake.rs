@@ -170,6 +170,7 @@ struct State {
     clients: BTreeMap<u64, WsClient>,
     next_client: u64,
     paused: bool,
+    lose_pushes: bool,
     trades: u64,
     fills: u64,
 }
@@ -408,6 +409,11 @@ impl FakeCitrex {
         self.shared.lock().paused = paused;
     }
 
+    /// While `true`, account pushes are lost on the way: a connection that died silently.
+    pub fn lose_account_pushes(&self, lose: bool) {
+        self.shared.lock().lose_pushes = lose;
+    }
+
     /// Closes every WebSocket without a close frame: a disconnect. Logins and subscriptions
     /// go with them.
     pub fn drop_connections(&self) {
@@ -530,6 +536,9 @@ fn positions_of(s: &Shared, st: &State, account: Address, sub: Option<u8>) -> Ve
 }
 
 fn push_account(st: &State, account: Address, sub: u8, update: AccountUpdate) {
+    if st.lose_pushes {
+        return;
+    }
     let msg = RpcMessage {
         jsonrpc: "2.0".into(),
         id: None,
