@@ -32,7 +32,7 @@ fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub market: MarketConfig,
@@ -491,23 +491,6 @@ impl Default for BacktestConfig {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            market: MarketConfig::default(),
-            features: FeatureConfig::default(),
-            strategy: StrategyConfig::default(),
-            risk: RiskConfig::default(),
-            predict: PredictConfig::default(),
-            venue: VenueConfig::default(),
-            backtest: BacktestConfig::default(),
-            azure: AzureConfig::default(),
-            citrex: CitrexConfig::default(),
-            live: LiveConfig::default(),
-        }
-    }
-}
-
 impl Config {
     /// Loads `file` (or the defaults), applies `--set` overrides in order, then validates.
     pub fn load(file: Option<&Path>, sets: &[String]) -> Result<Config, ConfigError> {
@@ -729,7 +712,7 @@ impl Config {
             return Err(invalid("azure.api_version", "must not be empty"));
         }
         let c = &self.citrex;
-        if !(c.product.chars().all(|ch| ch.is_ascii_alphanumeric()) && !c.product.is_empty()) {
+        if c.product.is_empty() || !c.product.chars().all(|ch| ch.is_ascii_alphanumeric()) {
             return Err(invalid(
                 "citrex.product",
                 format!("{:?} is not a product symbol such as btcperp", c.product),

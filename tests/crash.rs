@@ -65,7 +65,11 @@ fn a_journal_killed_mid_write_reopens_intact() {
             other => panic!("trial {trial}: {other:?}"),
         };
         let sessions = journal.sessions().unwrap();
-        let read = journal.read(0).unwrap().map(|e| e.unwrap()).count() as u64;
+        let read = journal
+            .read(0)
+            .unwrap()
+            .try_fold(0u64, |n, e| e.map(|_| n + 1))
+            .unwrap();
         assert_eq!(read, entries);
         match sessions.first() {
             None => assert_eq!(entries, 0, "trial {trial}: entries but no session record"),

@@ -498,7 +498,7 @@ impl Engine {
                 if qty < t.qty {
                     bounds.push(bound.clone());
                 }
-                let wanted = (qty >= self.cfg.market.min_qty).then(|| QuoteLevel {
+                let wanted = (qty >= self.cfg.market.min_qty).then_some(QuoteLevel {
                     level,
                     price: t.price,
                     qty,

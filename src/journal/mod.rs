@@ -321,17 +321,13 @@ impl Journal {
                 for e in reader {
                     let failed = e.is_err();
                     chunk.push(e);
-                    if chunk.len() == READ_AHEAD_CHUNK || failed {
-                        if tx
-                            .send(std::mem::replace(
-                                &mut chunk,
-                                Vec::with_capacity(READ_AHEAD_CHUNK),
-                            ))
-                            .is_err()
-                            || failed
-                        {
-                            return;
-                        }
+                    if chunk.len() < READ_AHEAD_CHUNK && !failed {
+                        continue;
+                    }
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(READ_AHEAD_CHUNK));
+                    // A read error ends the stream after it is delivered.
+                    if tx.send(full).is_err() || failed {
+                        return;
                     }
                 }
                 let _ = tx.send(chunk);

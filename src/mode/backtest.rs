@@ -548,7 +548,7 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
         }
         n += 1;
         last_ts = e.ts_ns;
-        let t = (n % LATENCY_SAMPLE == 0).then(Instant::now);
+        let t = n.is_multiple_of(LATENCY_SAMPLE).then(Instant::now);
         if let Err(err) = sim.on_market(&e) {
             result = Err(err);
             break;
@@ -559,7 +559,7 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
         if let Some(t) = t {
             let _ = latency.record(t.elapsed().as_nanos() as u64);
         }
-        if args.progress && n % 4096 == 0 {
+        if args.progress && n.is_multiple_of(4096) {
             progress.update(e.seq - from_seq);
         }
     }

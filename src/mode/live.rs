@@ -128,6 +128,9 @@ enum Reply {
     AccountChecked(Box<account::AccountCheck>),
 }
 
+/// A venue request, signed and journaled, to be sent once the batch is on disk.
+type VenueCall = Box<dyn FnOnce(mpsc::Sender<Reply>) + Send>;
+
 struct CitrexSide {
     client: Arc<CitrexClient>,
     product: ProductSpec,
@@ -403,7 +406,7 @@ impl Live {
         p: &crate::event::PlaceOrder,
         seq: u64,
         replaces: Option<u64>,
-    ) -> Result<Option<Box<dyn FnOnce(mpsc::Sender<Reply>) + Send>>, LiveError> {
+    ) -> Result<Option<VenueCall>, LiveError> {
         let Some(c) = self.citrex.as_mut() else {
             return Ok(None);
         };
@@ -503,11 +506,7 @@ impl Live {
         }
     }
 
-    fn sign_cancel(
-        &mut self,
-        cid: u64,
-        seq: u64,
-    ) -> Result<Option<Box<dyn FnOnce(mpsc::Sender<Reply>) + Send>>, LiveError> {
+    fn sign_cancel(&mut self, cid: u64, seq: u64) -> Result<Option<VenueCall>, LiveError> {
         let Some(c) = self.citrex.as_mut() else {
             return Ok(None);
         };
@@ -569,7 +568,7 @@ impl Live {
                 sim.venue.arrive(&sim.book);
                 continue;
             }
-            if !sim.venue.next_report().is_some_and(|t| t <= now) {
+            if sim.venue.next_report().is_none_or(|t| t > now) {
                 return Ok(());
             }
             let Some(r) = sim.venue.pop_report() else {

@@ -160,7 +160,7 @@ pub fn verify(
     for e in session_stream(journal, session.id)? {
         let e = e?;
         seen += 1;
-        if seen % 4096 == 0 {
+        if seen.is_multiple_of(4096) {
             progress.update(seen);
         }
         if to.is_some_and(|t| e.ts_ns > t) {

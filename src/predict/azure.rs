@@ -403,7 +403,7 @@ fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
 fn retry_after_ms(h: &HeaderMap) -> Option<u64> {
     header_u64(h, "retry-after-ms").or_else(|| {
         let s: f64 = h.get("retry-after")?.to_str().ok()?.trim().parse().ok()?;
-        (s.is_finite() && s >= 0.0).then(|| (s * 1000.0) as u64)
+        (s.is_finite() && s >= 0.0).then_some((s * 1000.0) as u64)
     })
 }
 

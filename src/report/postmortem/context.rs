@@ -101,7 +101,7 @@ pub fn gather(
             last = Some((e.seq, e.ts_ns, e.body.kind()));
             let m = mid(&book);
             if let Some(m) = m {
-                if mids.back().map_or(true, |(_, prev)| *prev != m) {
+                if mids.back().is_none_or(|(_, prev)| *prev != m) {
                     mids.push_back((e.ts_ns, m));
                 }
             }
@@ -143,7 +143,7 @@ pub fn gather(
                 }
                 if e.ts_ns <= o.end {
                     if let Some(m) = m {
-                        if c.path.last().map_or(true, |(_, p)| *p != m) {
+                        if c.path.last().is_none_or(|(_, p)| *p != m) {
                             c.path.push((e.ts_ns, m));
                         }
                     }

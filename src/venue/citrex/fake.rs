@@ -524,7 +524,7 @@ fn positions_of(s: &Shared, st: &State, account: Address, sub: Option<u8>) -> Ve
     st.positions
         .iter()
         .filter(|((a, sa, _), p)| {
-            *a == account && sub.map_or(true, |x| x == *sa) && p.quantity != Decimal::ZERO
+            *a == account && sub.is_none_or(|x| x == *sa) && p.quantity != Decimal::ZERO
         })
         .map(|((_, _, id), p)| VenuePosition {
             product_id: *id,
@@ -815,7 +815,7 @@ fn route_rest(
                     r.is_open()
                         && r.owner == account
                         && r.order.sub_account_id == sub
-                        && product.map_or(true, |p| p == r.order.product_id)
+                        && product.is_none_or(|p| p == r.order.product_id)
                 })
                 .map(|r| &r.order)
                 .collect();
