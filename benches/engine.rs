@@ -4,13 +4,13 @@
 //! cargo bench --bench engine
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use flashmm::config::Config;
-use flashmm::core::Engine;
-use flashmm::event::{Body, Entry, Input, Mode, SessionStart};
-use flashmm::journal::binance::{self, ImportOptions};
-use flashmm::journal::Journal;
+use flashmm_core::config::Config;
+use flashmm_core::Engine;
+use flashmm_core::event::{Body, Entry, Input, Mode, SessionStart};
+use flashmm_journal::binance::{self, ImportOptions};
+use flashmm_journal::Journal;
 use flashmm::mode::backtest::{self, BacktestArgs, Data, PredictorChoice};
-use flashmm::mode::stream::session_stream;
+use flashmm_journal::stream::session_stream;
 use std::path::Path;
 
 fn fixture_journal() -> (tempfile::TempDir, Journal, Vec<Entry>) {
@@ -28,7 +28,7 @@ fn fixture_journal() -> (tempfile::TempDir, Journal, Vec<Entry>) {
     (dir, j, entries)
 }
 
-fn backtest_once(w: &mut flashmm::journal::Writer) -> backtest::Outcome {
+fn backtest_once(w: &mut flashmm_journal::Writer) -> backtest::Outcome {
     let args = BacktestArgs {
         data: Data::Journal(Some(1)),
         from: None,

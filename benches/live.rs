@@ -6,13 +6,12 @@
 //! Besides criterion's figures it prints p50/p99/max from an HDR histogram of every iteration.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use flashmm::config::Config;
-use flashmm::core::Engine;
-use flashmm::event::{Body, Entry, Input, OrderAck, OrderCanceled, Output, Symbol};
-use flashmm::feed::citrex::{snapshot, RawPush};
-use flashmm::venue::citrex::client::{CitrexClient, ProductSpec};
-use flashmm::venue::citrex::eip712::Signer;
-use flashmm::venue::citrex::wire::{Depth, StreamPush, E18};
+use flashmm_core::Engine;
+use flashmm_core::event::{Body, Entry, Input, OrderAck, OrderCanceled, Output, Symbol};
+use flashmm_venue::feed::citrex::{snapshot, RawPush};
+use flashmm_venue::citrex::client::{CitrexClient, ProductSpec};
+use flashmm_venue::citrex::eip712::Signer;
+use flashmm_venue::citrex::wire::{Depth, StreamPush, E18};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use std::sync::Arc;
@@ -42,7 +41,7 @@ fn frame(mid: i64) -> String {
 }
 
 fn benches(c: &mut Criterion) {
-    let cfg = Config::load(
+    let cfg = flashmm::config::load(
         None,
         &[
             "market.symbol=\"BTCPERP\"".into(),
@@ -161,10 +160,10 @@ fn benches(c: &mut Criterion) {
     // Where the time goes, measured apart.
     let mut parse = hdrhistogram::Histogram::<u64>::new(3).expect("histogram");
     let mut sign = hdrhistogram::Histogram::<u64>::new(3).expect("histogram");
-    let p = flashmm::event::PlaceOrder {
+    let p = flashmm_core::event::PlaceOrder {
         cid: 1,
         symbol,
-        side: flashmm::event::Side::Buy,
+        side: flashmm_core::event::Side::Buy,
         price: dec!(59990),
         qty: dec!(0.001),
         post_only: true,

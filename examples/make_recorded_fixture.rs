@@ -8,12 +8,12 @@
 //! every prompt, answer and decision comes out the same on every run. Only the wall-clock
 //! milliseconds of each HTTP attempt, kept in the answers' `http.attempts`, vary.
 
-use flashmm::config::{AzureApi, Config};
-use flashmm::journal::binance::{self, ImportOptions};
-use flashmm::journal::{jsonl, Journal};
+use flashmm_core::config::AzureApi;
+use flashmm_journal::binance::{self, ImportOptions};
+use flashmm_journal::{jsonl, Journal};
 use flashmm::mode::backtest::{self, BacktestArgs, Data, PredictorChoice};
 use flashmm::mode::replay::RECORDED_FIXTURE;
-use flashmm::predict::fake_azure::{Expect, FakeAzure};
+use flashmm_testkit::azure::{Expect, FakeAzure};
 use std::io::Write;
 use std::path::Path;
 
@@ -47,7 +47,7 @@ fn main() -> anyhow::Result<()> {
         &root.join(backtest::DEFAULT_FIXTURE),
         &ImportOptions::default(),
     )?;
-    let cfg = Config::load(
+    let cfg = flashmm::config::load(
         None,
         &[
             "backtest.model_latency=\"server\"".into(),

@@ -1,16 +1,6 @@
-//! FlashMM: an event-sourced market maker. See ARCHITECTURE.md for the map.
+//! FlashMM's binary package as a library: the mode drivers and the config file loader, so the
+//! integration tests and benches drive the same code the `flashmm` command runs. The libraries
+//! are the `flashmm-*` crates under `crates/`; ARCHITECTURE.md has the map.
 
-pub mod backoff;
 pub mod config;
-pub mod core;
-pub mod event;
-pub mod fake_http;
-pub mod feed;
-pub mod journal;
 pub mod mode;
-pub mod predict;
-pub mod report;
-pub mod venue;
-
-/// The version written into every session.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");

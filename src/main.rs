@@ -2,13 +2,13 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use flashmm::config::Config;
-use flashmm::event::Symbol;
-use flashmm::journal::binance::{self, ImportOptions};
-use flashmm::journal::{jsonl, when, Journal, Verified};
+use flashmm_core::event::Symbol;
+use flashmm_journal::binance::{self, ImportOptions};
+use flashmm_core::event::when;
+use flashmm_journal::{jsonl, Journal, Verified};
 use flashmm::mode::backtest::{self, BacktestArgs, Data, PredictorChoice};
 use flashmm::mode::probe::{self, ProbeArgs};
-use flashmm::predict::azure::{AzureClient, AzurePredictor};
+use flashmm_venue::azure::{AzureClient, AzurePredictor};
 use std::io::{BufReader, Write};
 use std::path::PathBuf;
 
@@ -319,7 +319,7 @@ fn main() {
 fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Config(c) => {
-            let cfg = Config::load(c.config.as_deref(), &c.sets)?;
+            let cfg = flashmm::config::load(c.config.as_deref(), &c.sets)?;
             print!("{}", cfg.to_toml());
             Ok(0)
         }
@@ -342,8 +342,8 @@ fn write_html(path: &std::path::Path, html: &str) -> Result<()> {
 }
 
 fn run_postmortem(dir: &std::path::Path, c: PostmortemCmd) -> Result<i32> {
-    use flashmm::report::horizon::Horizon;
-    use flashmm::report::postmortem::{self, Options, Select};
+    use flashmm_report::horizon::Horizon;
+    use flashmm_report::postmortem::{self, Options, Select};
     let horizons = Horizon::parse_list(&c.horizons)?;
     let rank_by = c
         .rank_by
@@ -376,7 +376,7 @@ fn run_postmortem(dir: &std::path::Path, c: PostmortemCmd) -> Result<i32> {
 
 fn run_report(dir: &std::path::Path, c: ReportCmd) -> Result<i32> {
     let journal = open(dir)?;
-    let r = flashmm::report::session::read(&journal, c.session)?;
+    let r = flashmm_report::session::read(&journal, c.session)?;
     if let Some(path) = &c.html {
         write_html(path, &r.to_html())?;
     }
@@ -403,7 +403,7 @@ fn run_backtest(dir: &std::path::Path, b: BacktestCmd) -> Result<i32> {
     if let Some(c) = &b.max_cost_usd {
         sets.push(format!("predict.budget_usd_total={c:?}"));
     }
-    let cfg = Config::load(b.config.config.as_deref(), &sets)?;
+    let cfg = flashmm::config::load(b.config.config.as_deref(), &sets)?;
     let from = b
         .from
         .as_deref()
@@ -490,7 +490,7 @@ fn run_control(addr: &str, path: &str) -> Result<i32> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    match rt.block_on(flashmm::mode::control::send(addr, path)) {
+    match rt.block_on(flashmm::mode::live::control::send(addr, path)) {
         Ok(body) => {
             println!("{body}");
             Ok(0)
@@ -502,8 +502,8 @@ fn run_control(addr: &str, path: &str) -> Result<i32> {
 /// The key from `--key-file` (mode 0600 only) or FLASHMM_SEI_PRIVATE_KEY. Errors never echo it.
 fn load_key(
     key_file: Option<&std::path::Path>,
-) -> Result<Option<flashmm::venue::citrex::eip712::Signer>> {
-    use flashmm::venue::citrex::eip712::Signer;
+) -> Result<Option<flashmm_venue::citrex::eip712::Signer>> {
+    use flashmm_venue::citrex::eip712::Signer;
     let text = match key_file {
         Some(p) => {
             #[cfg(unix)]
@@ -539,7 +539,7 @@ fn load_key(
 fn run_live(dir: &std::path::Path, l: LiveCmd) -> Result<i32> {
     use flashmm::mode::live::{self, LiveArgs, LivePredictor, VenueMode};
     use std::sync::Arc;
-    let cfg = Config::load(l.config.config.as_deref(), &l.config.sets)?;
+    let cfg = flashmm::config::load(l.config.config.as_deref(), &l.config.sets)?;
     let key = load_key(l.key_file.as_deref())?;
     let venue = match (l.paper, l.dry_run, key) {
         (true, _, _) => VenueMode::Paper,
@@ -550,11 +550,11 @@ fn run_live(dir: &std::path::Path, l: LiveCmd) -> Result<i32> {
         ),
     };
     let predictor = match l.predictor {
-        LivePredictorArg::Rules => LivePredictor::Local(Box::new(flashmm::predict::rules::Rules {
+        LivePredictorArg::Rules => LivePredictor::Local(Box::new(flashmm_core::signal::rules::Rules {
             signal_bps: cfg.predict.rules_signal_bps,
         })),
         LivePredictorArg::Stub => {
-            LivePredictor::Local(Box::new(flashmm::predict::stub::Stub::neutral()))
+            LivePredictor::Local(Box::new(flashmm_venue::stub::Stub::neutral()))
         }
         LivePredictorArg::Azure => {
             LivePredictor::Azure(Arc::new(AzureClient::from_env(&cfg.azure)?))
@@ -577,7 +577,7 @@ fn run_live(dir: &std::path::Path, l: LiveCmd) -> Result<i32> {
     eprintln!("session {} ended: {:?}", outcome.session, outcome.status);
     eprint!("{}", outcome.metrics.summary());
     Ok(match outcome.status {
-        flashmm::event::SessionStatus::Completed => 0,
+        flashmm_core::event::SessionStatus::Completed => 0,
         _ => 1,
     })
 }
@@ -730,11 +730,11 @@ fn run_replay(dir: &std::path::Path, r: ReplayCmd) -> Result<i32> {
             report.outputs_matched,
             report.outputs_compared
         );
-        if report.recorded_version != flashmm::VERSION {
+        if report.recorded_version != flashmm_core::VERSION {
             println!(
                 "  note: recorded by flashmm {}, replayed by {}",
                 report.recorded_version,
-                flashmm::VERSION
+                flashmm_core::VERSION
             );
         }
         for d in &report.divergences {
@@ -777,7 +777,7 @@ fn run_predict(dir: &std::path::Path, p: PredictCmd) -> Result<i32> {
     if !p.once {
         bail!("flashmm predict needs --once: it makes one model call and exits (live mode asks on its own cadence)");
     }
-    let cfg = Config::load(p.config.config.as_deref(), &p.config.sets)?;
+    let cfg = flashmm::config::load(p.config.config.as_deref(), &p.config.sets)?;
     let at =
         p.at.as_deref()
             .map(|v| when::parse("--at", v, when::Edge::Start))
@@ -990,7 +990,7 @@ fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32> {
             kinds,
             out,
         } => {
-            use flashmm::report::export::{self, Format};
+            use flashmm_report::export::{self, Format};
             let Some(out) = out else {
                 bail!("journal export --format csv|parquet needs OUT: a directory for one file per table, or a .csv/.parquet file with --kinds naming one table");
             };
@@ -1054,9 +1054,9 @@ fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32> {
                 let status = match &s.status {
                     // We hold the lock, so no process is still writing it.
                     None => "unfinished".to_string(),
-                    Some(flashmm::event::SessionStatus::Completed) => "completed".into(),
-                    Some(flashmm::event::SessionStatus::Interrupted) => "interrupted".into(),
-                    Some(flashmm::event::SessionStatus::Failed(_)) => "failed".into(),
+                    Some(flashmm_core::event::SessionStatus::Completed) => "completed".into(),
+                    Some(flashmm_core::event::SessionStatus::Interrupted) => "interrupted".into(),
+                    Some(flashmm_core::event::SessionStatus::Failed(_)) => "failed".into(),
                 };
                 writeln!(
                     out,

@@ -6,21 +6,21 @@
 //! which the core sees things follows the rule in `mode::stream`, so the session can be read
 //! back (and replayed) in exactly the order it ran.
 
-use crate::config::{Config, ModelLatency};
-use crate::core::book::Book;
-use crate::core::{Cause, Emitted, Engine};
-use crate::event::{
+use flashmm_core::config::{Config, ModelLatency};
+use flashmm_core::book::Book;
+use flashmm_core::{Cause, Emitted, Engine};
+use flashmm_core::event::{
     Body, Entry, Input, Mode, Output, PredictionResponse, PredictorGate, SessionStart,
     SessionStatus, Source,
 };
-use crate::journal::binance::{self, ImportError, ImportOptions};
-use crate::journal::{Journal, JournalError, SessionInfo, Writer};
-use crate::predict::azure::{AzureClient, AzurePredictor};
-use crate::predict::recorded::Recorded;
-use crate::predict::stub::{Stub, StubError};
-use crate::predict::{rules::Rules, Predictor};
-use crate::report::Summary;
-use crate::venue::sim::SimVenue;
+use flashmm_journal::binance::{self, ImportError, ImportOptions};
+use flashmm_journal::{Journal, JournalError, SessionInfo, Writer};
+use flashmm_venue::azure::{AzureClient, AzurePredictor};
+use flashmm_venue::recorded::Recorded;
+use flashmm_venue::stub::{Stub, StubError};
+use flashmm_core::signal::{rules::Rules, Predictor};
+use flashmm_report::Summary;
+use flashmm_core::sim::SimVenue;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -42,7 +42,7 @@ pub enum BacktestError {
     #[error("{0}")]
     NoData(String),
     #[error(transparent)]
-    Azure(#[from] crate::predict::azure::AzureError),
+    Azure(#[from] flashmm_venue::azure::AzureError),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,7 +91,7 @@ pub struct Outcome {
     pub summary: Summary,
     pub wall_s: f64,
     pub latency: hdrhistogram::Histogram<u64>,
-    pub engine: crate::core::EngineStats,
+    pub engine: flashmm_core::EngineStats,
     /// What the predictor's answers cost.
     pub cost_usd: rust_decimal::Decimal,
     /// Why the run ended before the data did (the cost cap), if it did.
@@ -101,9 +101,9 @@ pub struct Outcome {
 fn unavailable(request_id: u64, why: &str) -> PredictionResponse {
     PredictionResponse {
         request_id,
-        source: crate::event::PredictorKind::Stub,
-        result: Err(crate::event::PredictionFailure {
-            kind: crate::event::FailureKind::Unavailable,
+        source: flashmm_core::event::PredictorKind::Stub,
+        result: Err(flashmm_core::event::PredictionFailure {
+            kind: flashmm_core::event::FailureKind::Unavailable,
             message: why.into(),
         }),
         raw: String::new(),
@@ -128,7 +128,7 @@ fn latest_with_model_answers(journal: &Journal) -> Result<Option<u64>, JournalEr
             if let Body::Input(Input::PredictionResponse(r)) = &e.body {
                 if matches!(
                     r.source,
-                    crate::event::PredictorKind::Azure | crate::event::PredictorKind::Recorded
+                    flashmm_core::event::PredictorKind::Azure | flashmm_core::event::PredictorKind::Recorded
                 ) {
                     return Ok(Some(s.id));
                 }
@@ -407,7 +407,7 @@ impl Sim<'_> {
             return Ok(());
         };
         self.run_until(e.ts_ns)?;
-        crate::report::apply_market(&mut self.book, e);
+        self.book.apply_entry(e);
         self.venue.on_market(e.ts_ns, input, &self.book);
         // Reports the venue made from this entry reach us before the core reads the entry.
         self.run_until(e.ts_ns)?;
@@ -462,7 +462,11 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
                     )
                 })?,
             };
-            let r = Recorded::from_session(&journal, id)?;
+            let info = journal.session(id)?;
+            let entries = journal.read(info.first_seq)?;
+            let r = Recorded::from_entries(id, entries.take_while(|e| {
+                e.as_ref().map_or(true, |e| e.seq <= info.last_seq)
+            }))?;
             if r.is_empty() {
                 return Err(BacktestError::NoData(format!(
                     "session {id} has no recorded prediction answers"
@@ -492,7 +496,7 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
         first_ts,
         SessionStart {
             mode,
-            version: crate::VERSION.to_string(),
+            version: flashmm_core::VERSION.to_string(),
             config: args.cfg.to_toml(),
             label,
             parent: args.what_if.map(|w| w.parent),

@@ -3,14 +3,14 @@
 //! credentials and sees what the model makes of a given market.
 
 use super::backtest::{resolve_source, BacktestError, Data};
-use crate::config::Config;
-use crate::core::Engine;
-use crate::event::{
+use flashmm_core::config::Config;
+use flashmm_core::Engine;
+use flashmm_core::event::{
     Body, Entry, Input, Mode, Output, PredictionRequest, PredictionResponse, SessionStart,
     SessionStatus, Source,
 };
-use crate::journal::Writer;
-use crate::predict::Predictor;
+use flashmm_journal::Writer;
+use flashmm_core::signal::Predictor;
 
 pub struct ProbeArgs {
     pub data: Data,
@@ -68,7 +68,7 @@ pub fn run(
         at_ts,
         SessionStart {
             mode: Mode::Probe,
-            version: crate::VERSION.to_string(),
+            version: flashmm_core::VERSION.to_string(),
             config: args.cfg.to_toml(),
             label: format!(
                 "predict --once, {} predictor, at seq {at_seq} of session {source}",

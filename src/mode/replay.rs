@@ -8,16 +8,16 @@
 //! here are a day at most, so the simpler choice was taken. See ARCHITECTURE.md.)
 
 use super::backtest::{self, BacktestArgs, BacktestError, Data, Outcome, PredictorChoice, WhatIf};
-use super::stream::session_stream;
-use crate::config::{Config, ConfigError};
-use crate::core::{Cause, Emitted, Engine};
-use crate::event::{Body, Entry, Mode, Output, Source};
+use flashmm_journal::stream::session_stream;
+use flashmm_core::config::{Config, ConfigError};
+use flashmm_core::{Cause, Emitted, Engine};
+use flashmm_core::event::{Body, Entry, Mode, Output, Source};
 
 /// The shipped recorded session (a backtest with the model played by the local fake), next to
 /// the Binance recording it trades on.
 pub const RECORDED_FIXTURE: &str = "recorded-20240808.jsonl.gz";
-use crate::journal::{codec, Journal, JournalError, SessionInfo, Writer};
-use crate::report::{SessionReport, Summary};
+use flashmm_journal::{codec, Journal, JournalError, SessionInfo, Writer};
+use flashmm_report::{SessionReport, Summary};
 use std::collections::VecDeque;
 use std::time::Instant;
 

@@ -3,9 +3,9 @@
 //! becomes a journaled input, so replay sees the same corrections.
 
 use super::{Live, LiveError, Reply};
-use crate::event::{Input, PositionSync, WireAction};
-use crate::venue::citrex::client::VenueError;
-use crate::venue::citrex::wire::{VenueOrder, VenuePosition};
+use flashmm_core::event::{Input, PositionSync, WireAction};
+use flashmm_venue::citrex::client::VenueError;
+use flashmm_venue::citrex::wire::{VenueOrder, VenuePosition};
 use std::collections::BTreeSet;
 use std::time::Duration;
 

@@ -1,0 +1,342 @@
+//! The simulated venue: latency on the way in, queue position while resting, fills from the
+//! recorded trades and book, fees on the way out. It watches the same market entries as the
+//! core, through its own copy of the book, and answers with the inputs a real venue would send.
+
+pub mod model;
+
+use crate::config::{MarketConfig, QueueKind, VenueConfig};
+use crate::book::Book;
+use crate::event::{
+    Fill, Input, Liquidity, OrderAck, OrderCanceled, OrderReject, PlaceOrder, Side,
+};
+use model::{BpsFees, ConservativeQueue, ConstantLatency, FeeModel, LatencyModel, QueueModel};
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Debug)]
+struct Resting {
+    side: Side,
+    price: Decimal,
+    remaining: Decimal,
+    /// Quantity ahead of us in the queue at our price.
+    ahead: Decimal,
+}
+
+enum Arrival {
+    Order(PlaceOrder),
+    Cancel(u64),
+}
+
+/// A report the venue sends back: `ts` is when we receive it, `venue_ts` when it happened.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub ts: i64,
+    pub venue_ts: i64,
+    pub input: Input,
+}
+
+pub struct SimVenue {
+    queue: Box<dyn QueueModel>,
+    latency: Box<dyn LatencyModel>,
+    fees: Box<dyn FeeModel>,
+    resting: BTreeMap<u64, Resting>,
+    in_flight: BTreeMap<(i64, u64), Arrival>,
+    /// Orders whose cancel reached the venue before they did.
+    canceled_early: BTreeSet<u64>,
+    reports: BTreeMap<(i64, u64), Report>,
+    counter: u64,
+    acks: u64,
+}
+
+impl SimVenue {
+    pub fn new(cfg: &VenueConfig, _market: &MarketConfig) -> SimVenue {
+        let queue: Box<dyn QueueModel> = match cfg.queue {
+            QueueKind::Conservative => Box::new(ConservativeQueue),
+        };
+        SimVenue::with_models(
+            queue,
+            Box::new(ConstantLatency::from_config(cfg)),
+            Box::new(BpsFees {
+                maker_bps: cfg.maker_fee_bps,
+                taker_bps: cfg.taker_fee_bps,
+            }),
+        )
+    }
+
+    pub fn with_models(
+        queue: Box<dyn QueueModel>,
+        latency: Box<dyn LatencyModel>,
+        fees: Box<dyn FeeModel>,
+    ) -> SimVenue {
+        SimVenue {
+            queue,
+            latency,
+            fees,
+            resting: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            canceled_early: BTreeSet::new(),
+            reports: BTreeMap::new(),
+            counter: 0,
+            acks: 0,
+        }
+    }
+
+    fn tick(&mut self) -> u64 {
+        self.counter += 1;
+        self.counter
+    }
+
+    pub fn submit(&mut self, now: i64, order: &PlaceOrder) {
+        let k = (now + self.latency.entry_ns(), self.tick());
+        self.in_flight.insert(k, Arrival::Order(order.clone()));
+    }
+
+    pub fn cancel(&mut self, now: i64, cid: u64) {
+        let k = (now + self.latency.cancel_ns(), self.tick());
+        self.in_flight.insert(k, Arrival::Cancel(cid));
+    }
+
+    fn report(&mut self, venue_ts: i64, input: Input) {
+        let k = (venue_ts + self.latency.response_ns(), self.tick());
+        self.reports.insert(
+            k,
+            Report {
+                ts: k.0,
+                venue_ts,
+                input,
+            },
+        );
+    }
+
+    /// Time of the next order or cancel reaching the venue.
+    pub fn next_arrival(&self) -> Option<i64> {
+        self.in_flight.keys().next().map(|k| k.0)
+    }
+
+    /// Handles the next arrival; `book` is the market as of its time.
+    pub fn arrive(&mut self, book: &Book) {
+        let Some(((ts, _), a)) = self.in_flight.pop_first() else {
+            return;
+        };
+        match a {
+            Arrival::Order(o) => self.accept(ts, o, book),
+            Arrival::Cancel(cid) => match self.resting.remove(&cid) {
+                Some(r) => self.report(
+                    ts,
+                    Input::OrderCanceled(OrderCanceled {
+                        cid,
+                        canceled_qty: r.remaining,
+                        reason: "canceled".into(),
+                    }),
+                ),
+                None => {
+                    let pending = self
+                        .in_flight
+                        .values()
+                        .any(|a| matches!(a, Arrival::Order(o) if o.cid == cid));
+                    if pending {
+                        self.canceled_early.insert(cid);
+                    }
+                    // Otherwise the order already filled; the fill report closed it.
+                }
+            },
+        }
+    }
+
+    fn accept(&mut self, ts: i64, o: PlaceOrder, book: &Book) {
+        if self.canceled_early.remove(&o.cid) {
+            return self.report(
+                ts,
+                Input::OrderCanceled(OrderCanceled {
+                    cid: o.cid,
+                    canceled_qty: o.qty,
+                    reason: "canceled before it reached the book".into(),
+                }),
+            );
+        }
+        if o.qty <= Decimal::ZERO || o.price <= Decimal::ZERO {
+            return self.report(
+                ts,
+                Input::OrderReject(OrderReject {
+                    cid: o.cid,
+                    reason: format!("invalid order: price {} qty {}", o.price, o.qty),
+                }),
+            );
+        }
+        let opposite = book.best(o.side.opposite());
+        let crosses = opposite.is_some_and(|(p, _)| match o.side {
+            Side::Buy => o.price >= p,
+            Side::Sell => o.price <= p,
+        });
+        if crosses && o.post_only {
+            let (p, _) = opposite.unwrap_or_default();
+            return self.report(
+                ts,
+                Input::OrderReject(OrderReject {
+                    cid: o.cid,
+                    reason: format!(
+                        "post-only {} at {} would take liquidity: best {} is {p}",
+                        o.side.as_str(),
+                        o.price,
+                        if o.side == Side::Buy { "ask" } else { "bid" }
+                    ),
+                }),
+            );
+        }
+        self.acks += 1;
+        let venue_order_id = format!("sim-{}", self.acks);
+        self.report(
+            ts,
+            Input::OrderAck(OrderAck {
+                cid: o.cid,
+                venue_order_id,
+            }),
+        );
+        let mut remaining = o.qty;
+        if crosses {
+            // Take from the visible book; our own taking does not change the recorded market.
+            let takes: Vec<(Decimal, Decimal)> = book
+                .levels(o.side.opposite())
+                .take_while(|l| match o.side {
+                    Side::Buy => l.price <= o.price,
+                    Side::Sell => l.price >= o.price,
+                })
+                .map(|l| (l.price, l.qty))
+                .collect();
+            for (price, qty) in takes {
+                if remaining <= Decimal::ZERO {
+                    break;
+                }
+                let q = qty.min(remaining);
+                remaining -= q;
+                self.fill(ts, o.cid, o.side, price, q, Liquidity::Taker, remaining);
+            }
+        }
+        if remaining > Decimal::ZERO {
+            let ahead = self.queue.on_arrival(book.qty_at(o.side, o.price));
+            self.resting.insert(
+                o.cid,
+                Resting {
+                    side: o.side,
+                    price: o.price,
+                    remaining,
+                    ahead,
+                },
+            );
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn fill(
+        &mut self,
+        ts: i64,
+        cid: u64,
+        side: Side,
+        price: Decimal,
+        qty: Decimal,
+        liquidity: Liquidity,
+        leaves: Decimal,
+    ) {
+        let fee = self.fees.fee(liquidity, price * qty);
+        self.report(
+            ts,
+            Input::Fill(Fill {
+                cid,
+                side,
+                price,
+                qty,
+                liquidity,
+                fee,
+                leaves_qty: leaves,
+            }),
+        );
+    }
+
+    /// Matches resting orders against one market entry, after `book` has applied it.
+    pub fn on_market(&mut self, ts: i64, input: &Input, book: &Book) {
+        if self.resting.is_empty() {
+            return;
+        }
+        let mut fills: Vec<(u64, Decimal)> = Vec::new();
+        match input {
+            Input::Trade(t) => {
+                // A sell aggressor hits bids, so it can fill our buys, best price first.
+                let ours = t.aggressor.opposite();
+                let mut ids: Vec<(Decimal, u64)> = self
+                    .resting
+                    .iter()
+                    .filter(|(_, r)| r.side == ours)
+                    .map(|(cid, r)| (r.price, *cid))
+                    .collect();
+                ids.sort_by(|a, b| match ours {
+                    Side::Buy => b.0.cmp(&a.0).then(a.1.cmp(&b.1)),
+                    Side::Sell => a.0.cmp(&b.0).then(a.1.cmp(&b.1)),
+                });
+                let mut trade_left = t.qty;
+                for (price, cid) in ids {
+                    let Some(r) = self.resting.get_mut(&cid) else {
+                        continue;
+                    };
+                    let through = match ours {
+                        Side::Buy => t.price < price,
+                        Side::Sell => t.price > price,
+                    };
+                    if through {
+                        // The aggressor swept past our price: our whole level traded.
+                        fills.push((cid, r.remaining));
+                    } else if t.price == price {
+                        let (ahead, reached) = self.queue.on_trade(r.ahead, t.qty);
+                        r.ahead = ahead;
+                        let q = reached.min(r.remaining).min(trade_left);
+                        if q > Decimal::ZERO {
+                            trade_left -= q;
+                            fills.push((cid, q));
+                        }
+                    }
+                }
+            }
+            Input::BookSnapshot(_) | Input::BookDelta(_) | Input::Bbo(_) => {
+                let (bid, ask) = (book.best_bid().map(|b| b.0), book.best_ask().map(|a| a.0));
+                for (cid, r) in &self.resting {
+                    let crossed = match r.side {
+                        Side::Buy => ask.is_some_and(|a| a <= r.price),
+                        Side::Sell => bid.is_some_and(|b| b >= r.price),
+                    };
+                    if crossed {
+                        fills.push((*cid, r.remaining));
+                    }
+                }
+            }
+            _ => {}
+        }
+        for (cid, q) in fills {
+            let Some(r) = self.resting.get_mut(&cid) else {
+                continue;
+            };
+            r.remaining -= q;
+            let (side, price, leaves) = (r.side, r.price, r.remaining);
+            if leaves <= Decimal::ZERO {
+                self.resting.remove(&cid);
+            }
+            self.fill(ts, cid, side, price, q, Liquidity::Maker, leaves);
+        }
+    }
+
+    /// Time at which the next report reaches us.
+    pub fn next_report(&self) -> Option<i64> {
+        self.reports.keys().next().map(|k| k.0)
+    }
+
+    pub fn pop_report(&mut self) -> Option<Report> {
+        self.reports.pop_first().map(|(_, r)| r)
+    }
+
+    pub fn resting(&self) -> usize {
+        self.resting.len()
+    }
+
+    /// The queue ahead of a resting order, for tests and reports.
+    pub fn queue_ahead(&self, cid: u64) -> Option<Decimal> {
+        self.resting.get(&cid).map(|r| r.ahead)
+    }
+}

@@ -1,0 +1,831 @@
+//! Imports the hftbacktest collector's Binance recordings: `<local_ns> <json>` per line, gzip.
+//!
+//! The book is rebuilt by Binance's rule, and the import fails rather than store a book that
+//! would be wrong: diffs before the snapshot are buffered and replayed against it, stale diffs
+//! are dropped, and a missing snapshot or an update-id gap stops the import with line numbers.
+//! Validation runs over the whole file first, so a failed import writes nothing.
+
+use super::{Journal, JournalError, Writer};
+use flashmm_core::event::{
+    Bbo, Body, BookDelta, BookSnapshot, Entry, FeedState, FeedStatus, Input, Level, Mode,
+    SessionStart, SessionStatus, Side, Source, Symbol, Trade,
+};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::str::FromStr;
+
+const SHOWN_MALFORMED: usize = 20;
+/// Depth diffs held while waiting for a snapshot; beyond this the snapshot is surely missing.
+const MAX_BUFFERED: usize = 1_000_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot read {path}: {detail}")]
+    Open { path: String, detail: String },
+    #[error(
+        "{path}: reading failed after line {line}: {detail} (is the file truncated or not gzip?)"
+    )]
+    Read {
+        path: String,
+        line: u64,
+        detail: String,
+    },
+    #[error(
+        "line {line}: malformed record: {detail} (--strict stops at the first malformed line)"
+    )]
+    Malformed { line: u64, detail: String },
+    #[error("no depth snapshot (a `lastUpdateId` line) before the end of the file: {diffs} depth diffs, lines {first_line}..{last_line}, cannot be applied to any book")]
+    MissingSnapshot {
+        diffs: u64,
+        first_line: u64,
+        last_line: u64,
+    },
+    #[error("update-id gap at line {line}: {detail}. The book would be wrong from here; pass --allow-gaps to mark the gap and resync at the next snapshot")]
+    Gap { line: u64, detail: String },
+    #[error("cannot tell the symbol: no line names one; pass --symbol")]
+    NoSymbol,
+    #[error("{path} is already imported as session {session}; pass --force to import it again")]
+    AlreadyImported { path: String, session: u64 },
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ImportOptions {
+    pub strict: bool,
+    pub allow_gaps: bool,
+    pub symbol: Option<Symbol>,
+    pub force: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ImportStats {
+    pub lines: u64,
+    pub snapshots: u64,
+    pub depth_diffs: u64,
+    pub applied_diffs: u64,
+    /// Diffs older than the book (u <= lastUpdateId), dropped by the rule.
+    pub stale_diffs: u64,
+    /// Diffs that arrived before the first snapshot and were replayed after it.
+    pub buffered_diffs: u64,
+    pub trades: u64,
+    pub bbo: u64,
+    pub unknown_streams: u64,
+    pub malformed: u64,
+    pub malformed_lines: Vec<(u64, String)>,
+    /// Lines whose local timestamp went backwards; stored at the previous timestamp.
+    pub clamped_ts: u64,
+    pub gaps: Vec<(u64, String)>,
+    /// Diffs dropped while waiting for a snapshot after a gap (--allow-gaps).
+    pub dropped_unsynced: u64,
+    pub entries: u64,
+    pub first_ts: Option<i64>,
+    pub last_ts: Option<i64>,
+}
+
+impl ImportStats {
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{} lines: {} snapshots, {} depth diffs ({} applied, {} buffered before the snapshot, {} stale dropped), {} trades, {} bbo; {} entries",
+            self.lines, self.snapshots, self.depth_diffs, self.applied_diffs, self.buffered_diffs,
+            self.stale_diffs, self.trades, self.bbo, self.entries
+        );
+        if self.unknown_streams > 0 {
+            let _ = write!(
+                s,
+                "; {} lines of other streams skipped",
+                self.unknown_streams
+            );
+        }
+        if self.clamped_ts > 0 {
+            let _ = write!(
+                s,
+                "; {} timestamps went backwards and were clamped",
+                self.clamped_ts
+            );
+        }
+        if self.malformed > 0 {
+            let lines: Vec<String> = self
+                .malformed_lines
+                .iter()
+                .map(|(l, _)| l.to_string())
+                .collect();
+            let _ = write!(
+                s,
+                "; {} malformed lines skipped (lines {}{})",
+                self.malformed,
+                lines.join(", "),
+                if self.malformed as usize > lines.len() {
+                    ", ..."
+                } else {
+                    ""
+                }
+            );
+        }
+        for (line, g) in &self.gaps {
+            let _ = write!(s, "; gap at line {line}: {g}");
+        }
+        if self.dropped_unsynced > 0 {
+            let _ = write!(
+                s,
+                "; {} diffs dropped while waiting for a snapshot",
+                self.dropped_unsynced
+            );
+        }
+        s
+    }
+}
+
+#[derive(Deserialize)]
+struct WireLine<'a> {
+    #[serde(borrow)]
+    stream: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+    #[serde(rename = "lastUpdateId")]
+    last_update_id: Option<u64>,
+    #[serde(borrow, default)]
+    bids: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    #[serde(borrow, default)]
+    asks: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+#[derive(Deserialize)]
+struct WireDepth<'a> {
+    #[serde(rename = "E")]
+    event_ms: Option<i64>,
+    #[serde(rename = "s", borrow)]
+    symbol: Cow<'a, str>,
+    #[serde(rename = "U")]
+    first: u64,
+    #[serde(rename = "u")]
+    last: u64,
+    #[serde(rename = "pu")]
+    prev: Option<u64>,
+    #[serde(rename = "b", borrow)]
+    bids: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    #[serde(rename = "a", borrow)]
+    asks: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+#[derive(Deserialize)]
+struct WireTrade<'a> {
+    #[serde(rename = "s", borrow)]
+    symbol: Cow<'a, str>,
+    #[serde(rename = "t")]
+    id: u64,
+    #[serde(rename = "p", borrow)]
+    price: Cow<'a, str>,
+    #[serde(rename = "q", borrow)]
+    qty: Cow<'a, str>,
+    #[serde(rename = "T")]
+    trade_ms: i64,
+    #[serde(rename = "m")]
+    buyer_is_maker: bool,
+}
+
+#[derive(Deserialize)]
+struct WireTicker<'a> {
+    #[serde(rename = "u")]
+    update_id: Option<u64>,
+    #[serde(rename = "s", borrow)]
+    symbol: Cow<'a, str>,
+    #[serde(rename = "E")]
+    event_ms: Option<i64>,
+    #[serde(rename = "b", borrow)]
+    bid: Cow<'a, str>,
+    #[serde(rename = "B", borrow)]
+    bid_qty: Cow<'a, str>,
+    #[serde(rename = "a", borrow)]
+    ask: Cow<'a, str>,
+    #[serde(rename = "A", borrow)]
+    ask_qty: Cow<'a, str>,
+}
+
+fn dec(s: &str) -> Result<Decimal, String> {
+    Decimal::from_str(s).map_err(|e| format!("bad decimal {s:?}: {e}"))
+}
+
+fn levels(raw: &[(Cow<str>, Cow<str>)]) -> Result<Vec<Level>, String> {
+    raw.iter()
+        .map(|(p, q)| {
+            let (price, qty) = (dec(p)?, dec(q)?);
+            if price <= Decimal::ZERO || qty < Decimal::ZERO {
+                return Err(format!(
+                    "level [{p}, {q}] has a non-positive price or a negative size"
+                ));
+            }
+            Ok(Level { price, qty })
+        })
+        .collect()
+}
+
+fn symbol(s: &str) -> Result<Symbol, String> {
+    Symbol::new(&s.to_ascii_uppercase()).map_err(|e| e.to_string())
+}
+
+/// One parsed line.
+enum Parsed {
+    Snapshot {
+        update_id: u64,
+        bids: Vec<Level>,
+        asks: Vec<Level>,
+    },
+    Depth {
+        venue_ts: Option<i64>,
+        delta: BookDelta,
+    },
+    Trade {
+        venue_ts: i64,
+        trade: Trade,
+    },
+    Bbo {
+        venue_ts: Option<i64>,
+        bbo: Bbo,
+    },
+    OtherStream,
+}
+
+fn parse_line(line: &str) -> Result<(i64, Parsed), String> {
+    let (ts, json) = line
+        .split_once(' ')
+        .ok_or("expected `<local_receive_time_ns> <json>`")?;
+    let ts: i64 = ts.parse().map_err(|_| format!("bad timestamp {ts:?}"))?;
+    let w: WireLine = serde_json::from_str(json).map_err(|e| format!("bad JSON: {e}"))?;
+    let ms = |m: i64| m.saturating_mul(1_000_000);
+    if let Some(update_id) = w.last_update_id {
+        return Ok((
+            ts,
+            Parsed::Snapshot {
+                update_id,
+                bids: levels(&w.bids)?,
+                asks: levels(&w.asks)?,
+            },
+        ));
+    }
+    let (Some(stream), Some(data)) = (w.stream, w.data) else {
+        return Err("neither a stream record nor a depth snapshot".into());
+    };
+    let kind = stream.split_once('@').map(|(_, k)| k).unwrap_or("");
+    let parsed = if kind.starts_with("depth") {
+        let d: WireDepth =
+            serde_json::from_str(data.get()).map_err(|e| format!("bad depth update: {e}"))?;
+        if d.first > d.last {
+            return Err(format!("depth update has U {} > u {}", d.first, d.last));
+        }
+        Parsed::Depth {
+            venue_ts: d.event_ms.map(ms),
+            delta: BookDelta {
+                symbol: symbol(&d.symbol)?,
+                first_update_id: d.first,
+                last_update_id: d.last,
+                prev_update_id: d.prev,
+                bids: levels(&d.bids)?,
+                asks: levels(&d.asks)?,
+            },
+        }
+    } else if kind == "trade" {
+        let t: WireTrade =
+            serde_json::from_str(data.get()).map_err(|e| format!("bad trade: {e}"))?;
+        let (price, qty) = (dec(&t.price)?, dec(&t.qty)?);
+        if price <= Decimal::ZERO || qty <= Decimal::ZERO {
+            return Err("trade with a non-positive price or size".into());
+        }
+        Parsed::Trade {
+            venue_ts: ms(t.trade_ms),
+            trade: Trade {
+                symbol: symbol(&t.symbol)?,
+                trade_id: t.id,
+                price,
+                qty,
+                // The maker was the buyer, so the seller crossed the spread.
+                aggressor: if t.buyer_is_maker {
+                    Side::Sell
+                } else {
+                    Side::Buy
+                },
+            },
+        }
+    } else if kind == "bookTicker" {
+        let b: WireTicker =
+            serde_json::from_str(data.get()).map_err(|e| format!("bad bookTicker: {e}"))?;
+        Parsed::Bbo {
+            venue_ts: b.event_ms.map(ms),
+            bbo: Bbo {
+                symbol: symbol(&b.symbol)?,
+                update_id: b.update_id,
+                bid: dec(&b.bid)?,
+                bid_qty: dec(&b.bid_qty)?,
+                ask: dec(&b.ask)?,
+                ask_qty: dec(&b.ask_qty)?,
+            },
+        }
+    } else {
+        Parsed::OtherStream
+    };
+    Ok((ts, parsed))
+}
+
+/// A record ready for the journal.
+pub struct Record {
+    pub ts_ns: i64,
+    pub venue_ts_ns: Option<i64>,
+    pub input: Input,
+}
+
+enum Sync {
+    Waiting(Vec<(u64, Option<i64>, BookDelta)>),
+    Synced {
+        last: u64,
+        first_after_snapshot: bool,
+    },
+}
+
+struct Rebuild<'s> {
+    opts: &'s ImportOptions,
+    symbol: Option<Symbol>,
+    sync: Sync,
+    ever_synced: bool,
+    last_ts: Option<i64>,
+    stats: ImportStats,
+}
+
+impl Rebuild<'_> {
+    fn stamp(&mut self, ts: i64) -> i64 {
+        let ts = match self.last_ts {
+            Some(prev) if ts < prev => {
+                self.stats.clamped_ts += 1;
+                prev
+            }
+            _ => ts,
+        };
+        self.last_ts = Some(ts);
+        self.stats.first_ts.get_or_insert(ts);
+        self.stats.last_ts = Some(ts);
+        ts
+    }
+
+    fn emit(
+        &mut self,
+        sink: &mut dyn FnMut(Record) -> Result<(), ImportError>,
+        r: Record,
+    ) -> Result<(), ImportError> {
+        self.stats.entries += 1;
+        sink(r)
+    }
+
+    fn depth(
+        &mut self,
+        line: u64,
+        ts: i64,
+        venue_ts: Option<i64>,
+        d: BookDelta,
+        sink: &mut dyn FnMut(Record) -> Result<(), ImportError>,
+    ) -> Result<(), ImportError> {
+        match &mut self.sync {
+            Sync::Waiting(buf) => {
+                if self.ever_synced {
+                    self.stats.dropped_unsynced += 1;
+                    return Ok(());
+                }
+                if buf.len() >= MAX_BUFFERED {
+                    let first_line = buf.first().map_or(line, |b| b.0);
+                    return Err(ImportError::MissingSnapshot {
+                        diffs: buf.len() as u64,
+                        first_line,
+                        last_line: line,
+                    });
+                }
+                buf.push((line, venue_ts, d));
+                Ok(())
+            }
+            Sync::Synced {
+                last,
+                first_after_snapshot,
+            } => {
+                if d.last_update_id <= *last {
+                    self.stats.stale_diffs += 1;
+                    return Ok(());
+                }
+                let ok = match (*first_after_snapshot, d.prev_update_id) {
+                    (true, Some(_)) => d.first_update_id <= *last,
+                    (true, None) => d.first_update_id <= *last + 1,
+                    (false, Some(pu)) => pu == *last,
+                    (false, None) => d.first_update_id == *last + 1,
+                };
+                if !ok {
+                    let detail = if *first_after_snapshot {
+                        format!(
+                            "the first diff after the snapshot (lastUpdateId {last}) has U={} u={}, so updates {}..{} are missing",
+                            d.first_update_id, d.last_update_id, *last + 1, d.first_update_id - 1
+                        )
+                    } else {
+                        match d.prev_update_id {
+                            Some(pu) => format!("diff has pu={pu} but the previous diff ended at u={last}"),
+                            None => format!(
+                                "diff has U={} but the previous diff ended at u={last} (updates {}..{} are missing)",
+                                d.first_update_id, *last + 1, d.first_update_id.saturating_sub(1)
+                            ),
+                        }
+                    };
+                    if !self.opts.allow_gaps {
+                        return Err(ImportError::Gap { line, detail });
+                    }
+                    self.stats.gaps.push((line, detail.clone()));
+                    self.sync = Sync::Waiting(Vec::new());
+                    self.stats.dropped_unsynced += 1;
+                    let symbol = d.symbol;
+                    return self.emit(
+                        sink,
+                        Record {
+                            ts_ns: ts,
+                            venue_ts_ns: venue_ts,
+                            input: Input::FeedStatus(FeedStatus {
+                                symbol,
+                                state: FeedState::Gap,
+                                detail: format!("line {line}: {detail}"),
+                            }),
+                        },
+                    );
+                }
+                *last = d.last_update_id;
+                *first_after_snapshot = false;
+                self.stats.applied_diffs += 1;
+                self.emit(
+                    sink,
+                    Record {
+                        ts_ns: ts,
+                        venue_ts_ns: venue_ts,
+                        input: Input::BookDelta(d),
+                    },
+                )
+            }
+        }
+    }
+
+    fn snapshot(
+        &mut self,
+        line: u64,
+        ts: i64,
+        update_id: u64,
+        bids: Vec<Level>,
+        asks: Vec<Level>,
+        sink: &mut dyn FnMut(Record) -> Result<(), ImportError>,
+    ) -> Result<(), ImportError> {
+        // Validation may meet the snapshot before any line names the symbol; the writing
+        // pass always knows it.
+        let symbol = match self.symbol {
+            Some(s) => s,
+            None => Symbol::new("UNKNOWN").map_err(|_| ImportError::NoSymbol)?,
+        };
+        self.stats.snapshots += 1;
+        let buffered = match std::mem::replace(
+            &mut self.sync,
+            Sync::Synced {
+                last: update_id,
+                first_after_snapshot: true,
+            },
+        ) {
+            Sync::Waiting(buf) => buf,
+            Sync::Synced { .. } => Vec::new(),
+        };
+        let resync = self.ever_synced;
+        self.ever_synced = true;
+        self.emit(
+            sink,
+            Record {
+                ts_ns: ts,
+                venue_ts_ns: None,
+                input: Input::BookSnapshot(BookSnapshot {
+                    symbol,
+                    update_id,
+                    bids,
+                    asks,
+                }),
+            },
+        )?;
+        if resync && !self.stats.gaps.is_empty() {
+            self.emit(
+                sink,
+                Record {
+                    ts_ns: ts,
+                    venue_ts_ns: None,
+                    input: Input::FeedStatus(FeedStatus {
+                        symbol,
+                        state: FeedState::Resynced,
+                        detail: format!("line {line}: snapshot lastUpdateId {update_id}"),
+                    }),
+                },
+            )?;
+        }
+        // Diffs that arrived before the snapshot take effect now, at the snapshot's time.
+        for (l, venue_ts, d) in buffered {
+            self.stats.buffered_diffs += 1;
+            self.depth(l, ts, venue_ts, d, sink)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads the whole file once, calling `sink` with each record in journal order.
+pub fn scan(
+    path: &Path,
+    opts: &ImportOptions,
+    symbol: Option<Symbol>,
+    hasher: Option<&mut Sha256>,
+    sink: &mut dyn FnMut(Record) -> Result<(), ImportError>,
+) -> Result<(ImportStats, Option<Symbol>), ImportError> {
+    let file = std::fs::File::open(path).map_err(|e| ImportError::Open {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    })?;
+    let hashing = HashingReader {
+        inner: file,
+        hasher,
+        bytes: 0,
+    };
+    let gz = path.extension().is_some_and(|e| e == "gz");
+    let reader: Box<dyn BufRead> = if gz {
+        Box::new(BufReader::with_capacity(
+            1 << 16,
+            flate2::read::MultiGzDecoder::new(hashing),
+        ))
+    } else {
+        Box::new(BufReader::with_capacity(1 << 16, hashing))
+    };
+    run(reader, path, opts, symbol, sink)
+}
+
+fn run(
+    mut reader: Box<dyn BufRead + '_>,
+    path: &Path,
+    opts: &ImportOptions,
+    symbol: Option<Symbol>,
+    sink: &mut dyn FnMut(Record) -> Result<(), ImportError>,
+) -> Result<(ImportStats, Option<Symbol>), ImportError> {
+    let mut rb = Rebuild {
+        opts,
+        symbol: opts.symbol.or(symbol),
+        sync: Sync::Waiting(Vec::new()),
+        ever_synced: false,
+        last_ts: None,
+        stats: ImportStats::default(),
+    };
+    let mut buf = Vec::with_capacity(4096);
+    let mut line_no = 0u64;
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| ImportError::Read {
+                path: path.display().to_string(),
+                line: line_no,
+                detail: e.to_string(),
+            })?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        rb.stats.lines += 1;
+        let text = match std::str::from_utf8(&buf) {
+            Ok(t) => t.trim_end(),
+            Err(_) => {
+                malformed(&mut rb.stats, opts, line_no, "not UTF-8".into())?;
+                continue;
+            }
+        };
+        if text.is_empty() {
+            rb.stats.lines -= 1;
+            continue;
+        }
+        let (ts, parsed) = match parse_line(text) {
+            Ok(p) => p,
+            Err(detail) => {
+                malformed(&mut rb.stats, opts, line_no, detail)?;
+                continue;
+            }
+        };
+        if let Some(s) = match &parsed {
+            Parsed::Depth { delta, .. } => Some(delta.symbol),
+            Parsed::Trade { trade, .. } => Some(trade.symbol),
+            Parsed::Bbo { bbo, .. } => Some(bbo.symbol),
+            _ => None,
+        } {
+            match rb.symbol {
+                None => rb.symbol = Some(s),
+                Some(known) if known != s => {
+                    malformed(
+                        &mut rb.stats,
+                        opts,
+                        line_no,
+                        format!("symbol {s} in a recording of {known}"),
+                    )?;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        let ts = rb.stamp(ts);
+        match parsed {
+            Parsed::Snapshot {
+                update_id,
+                bids,
+                asks,
+            } => rb.snapshot(line_no, ts, update_id, bids, asks, sink)?,
+            Parsed::Depth { venue_ts, delta } => {
+                rb.stats.depth_diffs += 1;
+                rb.depth(line_no, ts, venue_ts, delta, sink)?
+            }
+            Parsed::Trade { venue_ts, trade } => {
+                rb.stats.trades += 1;
+                rb.emit(
+                    sink,
+                    Record {
+                        ts_ns: ts,
+                        venue_ts_ns: Some(venue_ts),
+                        input: Input::Trade(trade),
+                    },
+                )?
+            }
+            Parsed::Bbo { venue_ts, bbo } => {
+                rb.stats.bbo += 1;
+                rb.emit(
+                    sink,
+                    Record {
+                        ts_ns: ts,
+                        venue_ts_ns: venue_ts,
+                        input: Input::Bbo(bbo),
+                    },
+                )?
+            }
+            Parsed::OtherStream => rb.stats.unknown_streams += 1,
+        }
+    }
+    if let Sync::Waiting(buf) = &rb.sync {
+        if !rb.ever_synced && !buf.is_empty() {
+            return Err(ImportError::MissingSnapshot {
+                diffs: buf.len() as u64,
+                first_line: buf.first().map_or(0, |b| b.0),
+                last_line: buf.last().map_or(0, |b| b.0),
+            });
+        }
+    }
+    Ok((rb.stats, rb.symbol))
+}
+
+fn malformed(
+    stats: &mut ImportStats,
+    opts: &ImportOptions,
+    line: u64,
+    detail: String,
+) -> Result<(), ImportError> {
+    if opts.strict {
+        return Err(ImportError::Malformed { line, detail });
+    }
+    stats.malformed += 1;
+    if stats.malformed_lines.len() < SHOWN_MALFORMED {
+        stats.malformed_lines.push((line, detail));
+    }
+    Ok(())
+}
+
+struct HashingReader<'h, R> {
+    inner: R,
+    hasher: Option<&'h mut Sha256>,
+    bytes: u64,
+}
+
+impl<R: Read> Read for HashingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// The completed import session of a file with this digest, if any.
+pub fn find_import(journal: &Journal, sha256: &str) -> Result<Option<u64>, JournalError> {
+    Ok(journal
+        .sessions()?
+        .into_iter()
+        .find_map(|s| match (&s.source, &s.status) {
+            (Some(Source::File { sha256: h, .. }), Some(SessionStatus::Completed))
+                if h == sha256 =>
+            {
+                Some(s.id)
+            }
+            _ => None,
+        }))
+}
+
+pub fn file_digest(path: &Path) -> Result<(String, u64), ImportError> {
+    let mut f = std::fs::File::open(path).map_err(|e| ImportError::Open {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    })?;
+    let mut h = Sha256::new();
+    let bytes = std::io::copy(&mut f, &mut h).map_err(|e| ImportError::Open {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    })?;
+    Ok((hex(&h.finalize()), bytes))
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter()
+        .fold(String::with_capacity(b.len() * 2), |mut s, x| {
+            let _ = write!(s, "{x:02x}");
+            s
+        })
+}
+
+/// Validates `path`, then appends it as a new import session. Returns the session id.
+pub fn import(
+    writer: &mut Writer,
+    path: &Path,
+    opts: &ImportOptions,
+) -> Result<(u64, ImportStats), ImportError> {
+    let (sha256, bytes) = file_digest(path)?;
+    if !opts.force {
+        if let Some(session) = find_import(writer.journal(), &sha256)? {
+            return Err(ImportError::AlreadyImported {
+                path: path.display().to_string(),
+                session,
+            });
+        }
+    }
+    // Pass 1: validate everything and learn the symbol; nothing is written.
+    let (_, symbol) = scan(path, opts, None, None, &mut |_| Ok(()))?;
+    let symbol = symbol.ok_or(ImportError::NoSymbol)?;
+    // Pass 2: write.
+    let mut session = None;
+    let label = format!(
+        "binance import of {}",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    );
+    let start = SessionStart {
+        mode: Mode::Import,
+        version: flashmm_core::VERSION.to_string(),
+        config: String::new(),
+        label,
+        parent: None,
+        source: Some(Source::File {
+            path: path.display().to_string(),
+            format: "binance".into(),
+            sha256,
+            bytes,
+        }),
+    };
+    let mut start = Some(start);
+    let (stats, _) = scan(path, opts, Some(symbol), None, &mut |r: Record| {
+        let id = match session {
+            Some(id) => id,
+            None => {
+                let id = writer.begin(
+                    r.ts_ns,
+                    start
+                        .take()
+                        .ok_or(JournalError::Usage("session started twice".into()))?,
+                )?;
+                session = Some(id);
+                id
+            }
+        };
+        let mut e = Entry {
+            seq: 0,
+            ts_ns: r.ts_ns,
+            venue_ts_ns: r.venue_ts_ns,
+            session: id,
+            cause: None,
+            body: Body::Input(r.input),
+        };
+        writer.append(&mut e)?;
+        Ok(())
+    })?;
+    let Some(id) = session else {
+        return Err(ImportError::Read {
+            path: path.display().to_string(),
+            line: stats.lines,
+            detail: "no market records in the file".into(),
+        });
+    };
+    writer.end(
+        id,
+        stats.last_ts.unwrap_or(0),
+        SessionStatus::Completed,
+        stats.summary(),
+    )?;
+    writer.flush(false)?;
+    Ok((id, stats))
+}

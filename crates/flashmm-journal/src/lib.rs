@@ -1,0 +1,966 @@
+//! The journal: one sled database per directory, append-only, hash-chained.
+//!
+//! Trees: `events` (first seq of a block, big-endian -> block, see `codec`), `time`
+//! (session, second -> first seq in that second), `sessions` (id -> `SessionInfo`), `meta`.
+//! A lock file keeps a second process out. sled inserts run on a writer thread so a slow
+//! insert never stalls the caller.
+
+pub mod binance;
+pub mod codec;
+pub mod jsonl;
+pub mod stream;
+
+use flashmm_core::event::{
+    Body, Entry, Mode, SessionEnd, SessionStart, SessionStatus, Source, FORMAT_VERSION,
+};
+use codec::{BlockBuilder, HASH_LEN};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::mem::ManuallyDrop;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Entries per block, and the byte size at which a block is written early.
+const BLOCK_ENTRIES: u32 = 1024;
+const BLOCK_BYTES: usize = 512 * 1024;
+const NS_PER_S: i64 = 1_000_000_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal {dir} is in use by another flashmm process ({holder}); stop that process or pass --journal DIR with another directory")]
+    Locked { dir: String, holder: String },
+    #[error("cannot open journal {dir}: {detail}")]
+    Open { dir: String, detail: String },
+    #[error("journal was written with format version {found}, but this flashmm reads format version {ours}; use the flashmm release that wrote it (export it to JSONL there, then import the JSONL here)")]
+    Version { found: u8, ours: u8 },
+    #[error("journal entry at seq {seq} is corrupt: {detail}; run `flashmm journal verify` for the full picture")]
+    Corrupt { seq: u64, detail: String },
+    #[error("cannot encode entry seq {seq}: {detail}")]
+    Encode { seq: u64, detail: String },
+    #[error("journal write failed: {detail}. Entries before seq {durable} are safely on disk; nothing after them was acted on. If the disk is full, free space and run again")]
+    Write { detail: String, durable: u64 },
+    #[error("journal read failed: {0}")]
+    Read(String),
+    #[error("no session {0} in this journal; `flashmm journal ls` lists them")]
+    NoSession(u64),
+    #[error("session {0} is not open in this writer")]
+    NotOpen(u64),
+    #[error("{0}")]
+    Usage(String),
+}
+
+pub type Result<T> = std::result::Result<T, JournalError>;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub id: u64,
+    pub mode: Mode,
+    pub label: String,
+    pub parent: Option<u64>,
+    pub source: Option<Source>,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub entries: u64,
+    pub first_ts: i64,
+    pub last_ts: i64,
+    /// `None` while the session is open (or if it stopped without a `SessionEnd`).
+    pub status: Option<SessionStatus>,
+}
+
+struct Lock {
+    _file: File,
+}
+
+fn take_lock(dir: &Path) -> Result<Lock> {
+    let path = dir.join("flashmm.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| JournalError::Open {
+            dir: dir.display().to_string(),
+            detail: format!("lock file {}: {e}", path.display()),
+        })?;
+    match file.try_lock() {
+        Ok(()) => {
+            use std::io::Write;
+            let mut f = &file;
+            let _ = f.set_len(0);
+            let _ = writeln!(f, "pid {}", std::process::id());
+            Ok(Lock { _file: file })
+        }
+        Err(_) => {
+            let holder = std::fs::read_to_string(&path)
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| "unknown pid".into());
+            Err(JournalError::Locked {
+                dir: dir.display().to_string(),
+                holder,
+            })
+        }
+    }
+}
+
+fn be(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+fn seq_of(key: &[u8]) -> Result<u64> {
+    key.try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| JournalError::Read(format!("malformed key {key:?} in the events tree")))
+}
+
+/// Signed seconds, shifted so that byte order is numeric order.
+fn time_key(session: u64, ts_ns: i64) -> [u8; 16] {
+    let sec = (ts_ns.div_euclid(NS_PER_S) as u64) ^ (1 << 63);
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&be(session));
+    k[8..].copy_from_slice(&be(sec));
+    k
+}
+
+fn read_err(e: sled::Error) -> JournalError {
+    JournalError::Read(e.to_string())
+}
+
+/// sled's handles. After a failed write (a full disk, say) sled's own drop can block forever
+/// trying to flush what it cannot write, so then they are leaked instead: the process is on its
+/// way out with the error, and the operating system reclaims them.
+struct Store {
+    db: ManuallyDrop<sled::Db>,
+    events: ManuallyDrop<sled::Tree>,
+    time: ManuallyDrop<sled::Tree>,
+    sessions: ManuallyDrop<sled::Tree>,
+    failed: AtomicBool,
+    _lock: Lock,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if self.failed.load(Ordering::SeqCst) {
+            return;
+        }
+        // SAFETY: each field is dropped exactly once, here, and never used again.
+        unsafe {
+            ManuallyDrop::drop(&mut self.events);
+            ManuallyDrop::drop(&mut self.time);
+            ManuallyDrop::drop(&mut self.sessions);
+            ManuallyDrop::drop(&mut self.db);
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Journal {
+    dir: PathBuf,
+    store: Arc<Store>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.debug_struct("Journal").field("dir", &self.dir).finish()
+    }
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal in `dir`.
+    pub fn open(dir: &Path) -> Result<Journal> {
+        std::fs::create_dir_all(dir).map_err(|e| JournalError::Open {
+            dir: dir.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        let lock = take_lock(dir)?;
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .cache_capacity(64 * 1024 * 1024)
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(Some(500))
+            .open()
+            .map_err(|e| JournalError::Open {
+                dir: dir.display().to_string(),
+                detail: e.to_string(),
+            })?;
+        let tree = |name: &str| {
+            db.open_tree(name).map_err(|e| JournalError::Open {
+                dir: dir.display().to_string(),
+                detail: e.to_string(),
+            })
+        };
+        let (events, time, sessions, meta) = (
+            tree("events")?,
+            tree("time")?,
+            tree("sessions")?,
+            tree("meta")?,
+        );
+        match meta.get("format").map_err(read_err)? {
+            Some(v) if v.as_ref() != [FORMAT_VERSION] => {
+                return Err(JournalError::Version {
+                    found: v.first().copied().unwrap_or(0),
+                    ours: FORMAT_VERSION,
+                })
+            }
+            Some(_) => {}
+            None => {
+                meta.insert("format", &[FORMAT_VERSION]).map_err(read_err)?;
+            }
+        }
+        let j = Journal {
+            dir: dir.to_path_buf(),
+            store: Arc::new(Store {
+                db: ManuallyDrop::new(db),
+                events: ManuallyDrop::new(events),
+                time: ManuallyDrop::new(time),
+                sessions: ManuallyDrop::new(sessions),
+                failed: AtomicBool::new(false),
+                _lock: lock,
+            }),
+        };
+        j.repair_sessions()?;
+        Ok(j)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Session records are written with their blocks, but a crash between the two leaves the
+    /// record behind; rebuild it from the entries after the recorded last seq.
+    fn repair_sessions(&self) -> Result<()> {
+        let Some((seq, _)) = self.last()? else {
+            return Ok(());
+        };
+        let known = self.sessions()?.iter().map(|s| s.last_seq).max();
+        if known.is_some_and(|k| k >= seq) {
+            return Ok(());
+        }
+        let from = known.map_or(0, |k| k + 1);
+        let mut infos: BTreeMap<u64, SessionInfo> = BTreeMap::new();
+        for e in self.read(from)? {
+            let e = e?;
+            let info = match infos.get_mut(&e.session) {
+                Some(i) => i,
+                None => {
+                    let i = match self.session(e.session) {
+                        Ok(i) => i,
+                        Err(JournalError::NoSession(_)) => new_info(&e),
+                        Err(err) => return Err(err),
+                    };
+                    infos.entry(e.session).or_insert(i)
+                }
+            };
+            touch(info, &e);
+        }
+        for (id, info) in infos {
+            self.store
+                .sessions
+                .insert(be(id), encode_info(&info)?)
+                .map_err(read_err)?;
+        }
+        Ok(())
+    }
+
+    pub fn sessions(&self) -> Result<Vec<SessionInfo>> {
+        self.store
+            .sessions
+            .iter()
+            .map(|kv| {
+                let (_, v) = kv.map_err(read_err)?;
+                decode_info(&v)
+            })
+            .collect()
+    }
+
+    pub fn session(&self, id: u64) -> Result<SessionInfo> {
+        match self.store.sessions.get(be(id)).map_err(read_err)? {
+            Some(v) => decode_info(&v),
+            None => Err(JournalError::NoSession(id)),
+        }
+    }
+
+    /// The last entry's seq and chain hash.
+    pub fn last(&self) -> Result<Option<(u64, [u8; HASH_LEN])>> {
+        let Some((k, v)) = self.store.events.last().map_err(read_err)? else {
+            return Ok(None);
+        };
+        let first = seq_of(&k)?;
+        let raws = codec::split_block(first, &v)?;
+        Ok(raws.last().map(|r| (r.seq, r.hash)))
+    }
+
+    /// Entries from `from_seq` onward, in seq order.
+    pub fn read(&self, from_seq: u64) -> Result<Reader> {
+        // Start at the block that holds `from_seq`.
+        let start = match self.store.events.range(..=be(from_seq)).next_back() {
+            Some(kv) => seq_of(&kv.map_err(read_err)?.0)?,
+            None => 0,
+        };
+        Ok(Reader {
+            blocks: self.store.events.range(be(start)..),
+            buf: Vec::new(),
+            pos: 0,
+            from: from_seq,
+            failed: false,
+        })
+    }
+
+    /// Like `read`, but blocks are decoded on a second thread while the caller works.
+    pub fn read_ahead(&self, from_seq: u64) -> Result<ReadAhead> {
+        let reader = self.read(from_seq)?;
+        let (tx, rx) = mpsc::sync_channel::<Vec<Result<Entry>>>(8);
+        std::thread::Builder::new()
+            .name("journal-read-ahead".into())
+            .spawn(move || {
+                let mut chunk = Vec::with_capacity(READ_AHEAD_CHUNK);
+                for e in reader {
+                    let failed = e.is_err();
+                    chunk.push(e);
+                    if chunk.len() < READ_AHEAD_CHUNK && !failed {
+                        continue;
+                    }
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(READ_AHEAD_CHUNK));
+                    // A read error ends the stream after it is delivered.
+                    if tx.send(full).is_err() || failed {
+                        return;
+                    }
+                }
+                let _ = tx.send(chunk);
+            })
+            .map_err(|e| JournalError::Read(format!("cannot start the read-ahead thread: {e}")))?;
+        Ok(ReadAhead {
+            rx,
+            chunk: Vec::new().into_iter(),
+        })
+    }
+
+    pub fn get(&self, seq: u64) -> Result<Option<Entry>> {
+        match self.read(seq)?.next() {
+            Some(Ok(e)) if e.seq == seq => Ok(Some(e)),
+            Some(Err(err)) => Err(err),
+            _ => Ok(None),
+        }
+    }
+
+    /// The first seq of `session` at or after `ts_ns`, found through the time index.
+    pub fn seek_time(&self, session: u64, ts_ns: i64) -> Result<Option<u64>> {
+        // Timestamps inside a session may step back, so take the smallest seq among all
+        // later seconds rather than the first key: a scan of the index, not of the events.
+        let mut best: Option<u64> = None;
+        for kv in self
+            .store
+            .time
+            .range(time_key(session, ts_ns)..time_key(session + 1, i64::MIN))
+        {
+            let (_, v) = kv.map_err(read_err)?;
+            let seq = seq_of(&v)?;
+            best = Some(best.map_or(seq, |b| b.min(seq)));
+        }
+        Ok(best)
+    }
+
+    /// The exact seq range of `session` entries with `from <= ts <= to`, or `None` if empty.
+    pub fn seq_range(
+        &self,
+        session: u64,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<Option<(u64, u64)>> {
+        let info = self.session(session)?;
+        let first = match from {
+            None => info.first_seq,
+            Some(t) => {
+                let Some(start) = self.seek_time(session, t)? else {
+                    return Ok(None);
+                };
+                let mut found = None;
+                for e in self.read(start)? {
+                    let e = e?;
+                    if e.seq > info.last_seq {
+                        break;
+                    }
+                    if e.ts_ns >= t {
+                        found = Some(e.seq);
+                        break;
+                    }
+                }
+                let Some(f) = found else { return Ok(None) };
+                f
+            }
+        };
+        let last = match to {
+            None => Some(info.last_seq),
+            // Entries before the second that holds `t` are all earlier than `t`; walk that second.
+            Some(t) => match self.seek_time(session, t)? {
+                None => Some(info.last_seq),
+                Some(probe) => {
+                    let mut last = probe.checked_sub(1);
+                    for e in self.read(probe)? {
+                        let e = e?;
+                        if e.seq > info.last_seq || e.ts_ns > t {
+                            break;
+                        }
+                        last = Some(e.seq);
+                    }
+                    last
+                }
+            },
+        };
+        let Some(last) = last else { return Ok(None) };
+        Ok((last >= first).then_some((first, last)))
+    }
+
+    /// Walks every entry, checking the chain; reports the first broken link.
+    pub fn verify(&self) -> Result<Verified> {
+        let mut prev = [0u8; HASH_LEN];
+        let mut expected_seq = 0u64;
+        let mut checked = 0u64;
+        for kv in self.store.events.iter() {
+            let (k, v) = kv.map_err(read_err)?;
+            let first = seq_of(&k)?;
+            let raws = match codec::split_block(first, &v) {
+                Ok(r) => r,
+                Err(JournalError::Corrupt { seq, detail }) => {
+                    return Ok(Verified::Broken {
+                        checked,
+                        seq,
+                        detail,
+                    })
+                }
+                Err(e) => return Err(e),
+            };
+            for r in raws {
+                if r.seq != expected_seq {
+                    return Ok(Verified::Broken {
+                        checked,
+                        seq: expected_seq,
+                        detail: format!("entries {expected_seq}..{} are missing", r.seq),
+                    });
+                }
+                if codec::chain(&prev, r.bytes) != r.hash {
+                    return Ok(Verified::Broken {
+                        checked,
+                        seq: r.seq,
+                        detail: "hash does not match the entry and the previous hash: the entry or an earlier one was altered".into(),
+                    });
+                }
+                if let Err(JournalError::Corrupt { seq, detail }) =
+                    codec::decode_entry(r.seq, r.bytes)
+                {
+                    return Ok(Verified::Broken {
+                        checked,
+                        seq,
+                        detail,
+                    });
+                }
+                prev = r.hash;
+                expected_seq += 1;
+                checked += 1;
+            }
+        }
+        Ok(Verified::Intact {
+            entries: checked,
+            head: prev,
+        })
+    }
+
+    pub fn writer(&self) -> Result<Writer> {
+        Writer::new(self.clone())
+    }
+
+    /// Calls `f` with each stored entry from `from_seq`, undecoded, until it returns false.
+    pub fn for_each_raw(
+        &self,
+        from_seq: u64,
+        f: &mut dyn FnMut(&codec::RawEntry) -> Result<bool>,
+    ) -> Result<()> {
+        let start = match self.store.events.range(..=be(from_seq)).next_back() {
+            Some(kv) => seq_of(&kv.map_err(read_err)?.0)?,
+            None => 0,
+        };
+        for kv in self.store.events.range(be(start)..) {
+            let (k, v) = kv.map_err(read_err)?;
+            for raw in codec::split_block(seq_of(&k)?, &v)? {
+                if raw.seq < from_seq {
+                    continue;
+                }
+                if !f(&raw)? {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Raw access for tests that must damage a journal on purpose.
+    #[doc(hidden)]
+    pub fn raw_events(&self) -> &sled::Tree {
+        &self.store.events
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verified {
+    Intact {
+        entries: u64,
+        head: [u8; HASH_LEN],
+    },
+    Broken {
+        checked: u64,
+        seq: u64,
+        detail: String,
+    },
+}
+
+fn encode_info(i: &SessionInfo) -> Result<Vec<u8>> {
+    bincode::serde::encode_to_vec(i, codec::bincode_config()).map_err(|e| JournalError::Encode {
+        seq: i.last_seq,
+        detail: e.to_string(),
+    })
+}
+
+fn decode_info(v: &[u8]) -> Result<SessionInfo> {
+    bincode::serde::decode_from_slice(v, codec::bincode_config())
+        .map(|(i, _)| i)
+        .map_err(|e| JournalError::Read(format!("session record does not decode: {e}")))
+}
+
+fn new_info(e: &Entry) -> SessionInfo {
+    let (mode, label, parent, source) = match &e.body {
+        Body::SessionStart(s) => (s.mode, s.label.clone(), s.parent, s.source.clone()),
+        _ => (Mode::Live, "(session start missing)".into(), None, None),
+    };
+    SessionInfo {
+        id: e.session,
+        mode,
+        label,
+        parent,
+        source,
+        first_seq: e.seq,
+        last_seq: e.seq,
+        entries: 0,
+        first_ts: e.ts_ns,
+        last_ts: e.ts_ns,
+        status: None,
+    }
+}
+
+fn touch(info: &mut SessionInfo, e: &Entry) {
+    info.last_seq = e.seq;
+    info.entries += 1;
+    info.first_ts = info.first_ts.min(e.ts_ns);
+    info.last_ts = info.last_ts.max(e.ts_ns);
+    if let Body::SessionEnd(end) = &e.body {
+        info.status = Some(end.status.clone());
+    }
+}
+
+pub struct Reader {
+    blocks: sled::Iter,
+    buf: Vec<Entry>,
+    pos: usize,
+    from: u64,
+    failed: bool,
+}
+
+impl Iterator for Reader {
+    type Item = Result<Entry>;
+
+    fn next(&mut self) -> Option<Result<Entry>> {
+        loop {
+            if self.failed {
+                return None;
+            }
+            if self.pos < self.buf.len() {
+                let e = std::mem::replace(&mut self.buf[self.pos], placeholder());
+                self.pos += 1;
+                if e.seq < self.from {
+                    continue;
+                }
+                return Some(Ok(e));
+            }
+            let (k, v) = match self.blocks.next()? {
+                Ok(kv) => kv,
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(read_err(e)));
+                }
+            };
+            self.buf.clear();
+            self.pos = 0;
+            let first = match seq_of(&k) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            };
+            if let Err(e) = codec::decode_block(first, &v, &mut self.buf) {
+                self.failed = true;
+                return Some(Err(e));
+            }
+        }
+    }
+}
+
+const READ_AHEAD_CHUNK: usize = 1024;
+
+/// Entries decoded ahead on another thread; stops that thread when dropped.
+pub struct ReadAhead {
+    rx: Receiver<Vec<Result<Entry>>>,
+    chunk: std::vec::IntoIter<Result<Entry>>,
+}
+
+impl Iterator for ReadAhead {
+    type Item = Result<Entry>;
+
+    fn next(&mut self) -> Option<Result<Entry>> {
+        loop {
+            if let Some(e) = self.chunk.next() {
+                return Some(e);
+            }
+            self.chunk = self.rx.recv().ok()?.into_iter();
+        }
+    }
+}
+
+fn placeholder() -> Entry {
+    Entry {
+        seq: 0,
+        ts_ns: 0,
+        venue_ts_ns: None,
+        session: 0,
+        cause: None,
+        body: Body::Input(flashmm_core::event::Input::Timer),
+    }
+}
+
+enum WriteOp {
+    Block {
+        key: [u8; 8],
+        value: Vec<u8>,
+        index: Vec<([u8; 16], [u8; 8])>,
+        sessions: Vec<([u8; 8], Vec<u8>)>,
+        last_seq: u64,
+    },
+    Flush {
+        fsync: bool,
+        done: SyncSender<std::result::Result<u64, String>>,
+    },
+}
+
+/// The only way to add entries. One per journal; the directory lock keeps other processes out.
+pub struct Writer {
+    journal: Journal,
+    next_seq: u64,
+    head: [u8; HASH_LEN],
+    block: BlockBuilder,
+    block_first: u64,
+    index: Vec<([u8; 16], [u8; 8])>,
+    last_index: Option<(u64, i64)>,
+    open: BTreeMap<u64, SessionInfo>,
+    touched: Vec<u64>,
+    next_session: u64,
+    tx: Option<SyncSender<WriteOp>>,
+    thread: Option<JoinHandle<()>>,
+    /// Durable up to here, as reported by the writer thread.
+    durable: u64,
+}
+
+fn write_loop(j: Journal, rx: Receiver<WriteOp>) {
+    let mut failure: Option<String> = None;
+    let mut written: u64 = 0;
+    for op in rx {
+        match op {
+            WriteOp::Block {
+                key,
+                value,
+                index,
+                sessions,
+                last_seq,
+            } => {
+                if failure.is_some() {
+                    continue;
+                }
+                let r = (|| -> std::result::Result<(), sled::Error> {
+                    j.store.events.insert(key, value)?;
+                    for (k, v) in index {
+                        // Keep the first seq seen for a second.
+                        let _ = j.store.time.compare_and_swap(
+                            k,
+                            None as Option<&[u8]>,
+                            Some(&v[..]),
+                        )?;
+                    }
+                    for (k, v) in sessions {
+                        j.store.sessions.insert(k, v)?;
+                    }
+                    Ok(())
+                })();
+                match r {
+                    Ok(()) => written = last_seq + 1,
+                    Err(e) => {
+                        j.store.failed.store(true, Ordering::SeqCst);
+                        failure = Some(e.to_string());
+                    }
+                }
+            }
+            WriteOp::Flush { fsync, done } => {
+                let r = match &failure {
+                    Some(f) => Err(f.clone()),
+                    None => j.store.db.flush().map_err(|e| e.to_string()).and_then(|_| {
+                        if fsync {
+                            sync_files(&j.dir).map_err(|e| e.to_string())
+                        } else {
+                            Ok(())
+                        }
+                    }),
+                };
+                if let Err(f) = &r {
+                    j.store.failed.store(true, Ordering::SeqCst);
+                    failure.get_or_insert_with(|| f.clone());
+                }
+                let _ = done.send(r.map(|_| written));
+            }
+        }
+    }
+}
+
+/// sled's flush uses sync_file_range, which survives a process crash but not power loss.
+fn sync_files(dir: &Path) -> std::io::Result<()> {
+    for name in ["db/db", "db/conf"] {
+        let p = dir.join(name);
+        if p.exists() {
+            File::open(&p)?.sync_all()?;
+        }
+    }
+    Ok(())
+}
+
+impl Writer {
+    fn new(journal: Journal) -> Result<Writer> {
+        let (next_seq, head) = match journal.last()? {
+            Some((seq, hash)) => (seq + 1, hash),
+            None => (0, [0u8; HASH_LEN]),
+        };
+        let next_session = journal
+            .sessions()?
+            .iter()
+            .map(|s| s.id + 1)
+            .max()
+            .unwrap_or(1);
+        let (tx, rx) = mpsc::sync_channel(16);
+        let j = journal.clone();
+        let thread = std::thread::Builder::new()
+            .name("journal-writer".into())
+            .spawn(move || write_loop(j, rx))
+            .map_err(|e| JournalError::Open {
+                dir: journal.dir.display().to_string(),
+                detail: format!("cannot start the writer thread: {e}"),
+            })?;
+        Ok(Writer {
+            journal,
+            next_seq,
+            head,
+            block: BlockBuilder::default(),
+            block_first: next_seq,
+            index: Vec::new(),
+            last_index: None,
+            open: BTreeMap::new(),
+            touched: Vec::new(),
+            next_session,
+            tx: Some(tx),
+            thread: Some(thread),
+            durable: next_seq,
+        })
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The chain hash of the last entry appended.
+    pub fn head(&self) -> [u8; HASH_LEN] {
+        self.head
+    }
+
+    /// Starts a session and returns its id.
+    pub fn begin(&mut self, ts_ns: i64, start: SessionStart) -> Result<u64> {
+        let id = self.next_session;
+        self.next_session += 1;
+        let mut e = Entry {
+            seq: 0,
+            ts_ns,
+            venue_ts_ns: None,
+            session: id,
+            cause: None,
+            body: Body::SessionStart(Box::new(start)),
+        };
+        self.push(&mut e, true)?;
+        Ok(id)
+    }
+
+    /// Starts a session under a given id (importing a JSONL export keeps its ids).
+    pub fn begin_with_id(&mut self, e: &mut Entry) -> Result<()> {
+        if self.open.contains_key(&e.session) || self.journal.session(e.session).is_ok() {
+            return Err(JournalError::Usage(format!(
+                "session {} already exists in {}; import into another --journal directory",
+                e.session,
+                self.journal.dir.display()
+            )));
+        }
+        self.next_session = self.next_session.max(e.session + 1);
+        self.push(e, true)
+    }
+
+    /// Appends `e` to its session, setting `e.seq`.
+    pub fn append(&mut self, e: &mut Entry) -> Result<()> {
+        self.push(e, false)
+    }
+
+    /// Ends a session; later appends to it are refused.
+    pub fn end(
+        &mut self,
+        session: u64,
+        ts_ns: i64,
+        status: SessionStatus,
+        note: String,
+    ) -> Result<u64> {
+        let entries = self
+            .open
+            .get(&session)
+            .ok_or(JournalError::NotOpen(session))?
+            .entries;
+        let mut e = Entry {
+            seq: 0,
+            ts_ns,
+            venue_ts_ns: None,
+            session,
+            cause: None,
+            body: Body::SessionEnd(SessionEnd {
+                status,
+                entries,
+                note,
+            }),
+        };
+        self.push(&mut e, false)?;
+        Ok(e.seq)
+    }
+
+    fn push(&mut self, e: &mut Entry, starts: bool) -> Result<()> {
+        match (starts, self.open.get(&e.session)) {
+            (true, _) => {
+                e.seq = self.next_seq;
+                self.open.insert(e.session, new_info(e));
+            }
+            (false, Some(i)) if i.status.is_none() => e.seq = self.next_seq,
+            (false, _) => return Err(JournalError::NotOpen(e.session)),
+        }
+        if self.block.count() == 0 {
+            self.block_first = e.seq;
+        }
+        self.head = self.block.push(e, &self.head)?;
+        self.next_seq += 1;
+        let sec = e.ts_ns.div_euclid(NS_PER_S);
+        if self.last_index != Some((e.session, sec)) {
+            self.last_index = Some((e.session, sec));
+            self.index.push((time_key(e.session, e.ts_ns), be(e.seq)));
+        }
+        if let Some(info) = self.open.get_mut(&e.session) {
+            touch(info, e);
+        }
+        if self.touched.last() != Some(&e.session) {
+            self.touched.push(e.session);
+        }
+        if self.block.count() >= BLOCK_ENTRIES || self.block.bytes_len() >= BLOCK_BYTES {
+            self.write_block()?;
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, op: WriteOp) -> Result<()> {
+        let durable = self.durable;
+        let failed = || JournalError::Write {
+            detail: "the journal writer thread stopped".into(),
+            durable,
+        };
+        self.tx
+            .as_ref()
+            .ok_or_else(failed)?
+            .send(op)
+            .map_err(|_| failed())
+    }
+
+    fn write_block(&mut self) -> Result<()> {
+        if self.block.count() == 0 {
+            return Ok(());
+        }
+        self.touched.sort_unstable();
+        self.touched.dedup();
+        let mut sessions = Vec::with_capacity(self.touched.len());
+        for id in std::mem::take(&mut self.touched) {
+            if let Some(info) = self.open.get(&id) {
+                sessions.push((be(id), encode_info(info)?));
+            }
+        }
+        let op = WriteOp::Block {
+            key: be(self.block_first),
+            value: self.block.take(),
+            index: std::mem::take(&mut self.index),
+            sessions,
+            last_seq: self.next_seq - 1,
+        };
+        self.send(op)
+    }
+
+    /// Makes everything appended so far durable against a process crash; with `fsync`, against
+    /// power loss too. An order must not leave before the entry that decided it is flushed.
+    pub fn flush(&mut self, fsync: bool) -> Result<()> {
+        self.write_block()?;
+        let (done, wait) = mpsc::sync_channel(1);
+        self.send(WriteOp::Flush { fsync, done })?;
+        let durable = self.durable;
+        match wait.recv() {
+            Ok(Ok(upto)) => {
+                self.durable = upto;
+                Ok(())
+            }
+            Ok(Err(detail)) => Err(JournalError::Write { detail, durable }),
+            Err(_) => Err(JournalError::Write {
+                detail: "the journal writer thread stopped".into(),
+                durable,
+            }),
+        }
+    }
+
+    /// Flushes and stops the writer thread.
+    pub fn close(mut self) -> Result<()> {
+        let r = self.flush(false);
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        r
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if self.tx.is_some() {
+            let _ = self.flush(false);
+            self.tx.take();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

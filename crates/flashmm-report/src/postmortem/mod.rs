@@ -1,0 +1,233 @@
+//! Post-mortem of fills: for each fill of a session, its markouts at chosen horizons, the cause
+//! chain from the journal (order, quote decision, the prediction it used and that prediction's
+//! prompt), the book just before and after it, the trades around it, and what-if hints.
+//!
+//! It reads the journal only: a first pass over the session stream scores every fill, a second
+//! gathers the market around the fills picked, and the chains are looked up by seq.
+
+pub mod chain;
+pub mod context;
+pub mod hints;
+mod html;
+mod json;
+mod text;
+
+use super::horizon::Horizon;
+use super::markout::{FillMarks, Mark, Markouts};
+use super::select::{self, Picked};
+use super::ReportError;
+use flashmm_core::book::Book;
+use flashmm_core::position::Position;
+use flashmm_core::event::{Body, Entry, Fill, Input};
+use flashmm_journal::Journal;
+use flashmm_journal::stream::session_stream;
+use chain::Chain;
+use context::Context;
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+
+/// Which fills to study.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Select {
+    /// Every fill, in journal order.
+    All,
+    /// The N fills with the lowest markout at the ranking horizon.
+    Worst(usize),
+    /// The fill with this seq.
+    Fill(u64),
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub session: Option<u64>,
+    pub select: Select,
+    pub horizons: Vec<Horizon>,
+    /// The horizon `Worst` ranks by; default the longest of `horizons`. Added to `horizons` when
+    /// missing.
+    pub rank_by: Option<Horizon>,
+}
+
+/// One fill, studied.
+pub struct FillStudy {
+    pub seq: u64,
+    pub ts_ns: i64,
+    pub fill: Fill,
+    /// 1 for the worst fill under `Select::Worst`.
+    pub rank: Option<usize>,
+    /// Our position after this fill.
+    pub position_after: Decimal,
+    /// Per horizon, in `Postmortem::horizons` order.
+    pub marks: Vec<Mark>,
+    pub chain: Chain,
+    pub context: Context,
+    pub hints: Vec<String>,
+}
+
+pub struct Postmortem {
+    pub picked: Picked,
+    pub horizons: Vec<Horizon>,
+    pub rank_by: Horizon,
+    pub select: Select,
+    /// Fills in the session, and how many have no data at the ranking horizon.
+    pub fills_in_session: usize,
+    pub unscored_at_rank: usize,
+    pub fills: Vec<FillStudy>,
+}
+
+struct Scored {
+    marks: FillMarks,
+    fill: Fill,
+    position_after: Decimal,
+}
+
+/// Reads the fills of the session, with their markouts, in journal order.
+fn score(
+    journal: &Journal,
+    session: u64,
+    horizons: &[Horizon],
+) -> Result<Vec<Scored>, ReportError> {
+    let mut book = Book::new();
+    let mut markouts = Markouts::new(horizons);
+    let mut position = Position::default();
+    let mut fills = Vec::new();
+    for e in session_stream(journal, session)? {
+        let e: Entry = e?;
+        book.apply_entry(&e);
+        markouts.on_entry(&e, &book);
+        match &e.body {
+            Body::Input(Input::Fill(f)) => {
+                position.apply_fill(f.side, f.price, f.qty, f.fee);
+                fills.push((f.clone(), position.qty()));
+            }
+            Body::Input(Input::PositionSync(p)) => position.adopt(p.qty, p.avg_price),
+            _ => {}
+        }
+    }
+    Ok(markouts
+        .finish()
+        .into_iter()
+        .zip(fills)
+        .map(|(marks, (fill, position_after))| Scored {
+            marks,
+            fill,
+            position_after,
+        })
+        .collect())
+}
+
+pub fn run(journal: &Journal, opts: &Options) -> Result<Postmortem, ReportError> {
+    let mut horizons = opts.horizons.clone();
+    if horizons.is_empty() {
+        horizons = super::horizon::defaults();
+    }
+    let rank_by = opts
+        .rank_by
+        .or_else(|| horizons.last().copied())
+        .unwrap_or_else(|| Horizon::from_secs(30));
+    if !horizons.contains(&rank_by) {
+        horizons.push(rank_by);
+        horizons.sort();
+    }
+    let rank_idx = horizons.iter().position(|h| *h == rank_by).unwrap_or(0);
+    // `--fill SEQ` names its own session.
+    let session = match (opts.select, opts.session) {
+        (Select::Fill(seq), s) => {
+            let e = journal.get(seq)?.ok_or(ReportError::NoEntry(seq))?;
+            if !matches!(e.body, Body::Input(Input::Fill(_))) {
+                return Err(ReportError::NotAFill {
+                    seq,
+                    kind: e.body.kind(),
+                });
+            }
+            if let Some(s) = s.filter(|s| *s != e.session) {
+                return Err(ReportError::Usage(format!(
+                    "fill {seq} belongs to session {}, not to --session {s}",
+                    e.session
+                )));
+            }
+            Some(e.session)
+        }
+        (_, s) => s,
+    };
+    let picked = select::pick(journal, session)?;
+    let id = picked.info.id;
+    let scored = score(journal, id, &horizons)?;
+    let unscored_at_rank = scored
+        .iter()
+        .filter(|s| s.marks.marks[rank_idx] == Mark::NoData)
+        .count();
+    let mut chosen: Vec<(usize, Option<usize>)> = match opts.select {
+        Select::All => (0..scored.len()).map(|i| (i, None)).collect(),
+        Select::Fill(seq) => scored
+            .iter()
+            .position(|s| s.marks.seq == seq)
+            .map(|i| vec![(i, None)])
+            .unwrap_or_default(),
+        Select::Worst(n) => {
+            let mut order: Vec<usize> = (0..scored.len()).collect();
+            // Scored fills first, lowest markout first; fills with no data at the ranking
+            // horizon cannot be judged and come last; ties go to the earlier fill.
+            order.sort_by(|&a, &b| {
+                let key = |i: usize| {
+                    let m = scored[i].marks.marks[rank_idx].bps();
+                    (m.is_none(), m.unwrap_or_default(), scored[i].marks.seq)
+                };
+                key(a).cmp(&key(b))
+            });
+            order
+                .into_iter()
+                .take(n)
+                .enumerate()
+                .map(|(r, i)| (i, Some(r + 1)))
+                .collect()
+        }
+    };
+    let wanted: BTreeMap<u64, usize> = chosen
+        .iter()
+        .enumerate()
+        .map(|(k, (i, _))| (scored[*i].marks.seq, k))
+        .collect();
+    let longest = horizons.last().map_or(30_000_000_000, |h| h.ns);
+    let pre = (longest / 3).max(5_000_000_000);
+    let post = longest + longest / 10 + 1_000_000_000;
+    let contexts = context::gather(journal, id, &wanted, pre, post)?;
+    let mut cache = chain::Cache::default();
+    let mut fills = Vec::with_capacity(chosen.len());
+    for (k, (i, rank)) in chosen.drain(..).enumerate() {
+        let s = &scored[i];
+        let entry = journal
+            .get(s.marks.seq)?
+            .ok_or(ReportError::NoEntry(s.marks.seq))?;
+        let chain = chain::walk(journal, &mut cache, &entry)?;
+        let context = contexts.get(k).cloned().unwrap_or_default();
+        let hints = hints::hints(&hints::Inputs {
+            fill: &s.fill,
+            fill_ts: s.marks.ts_ns,
+            chain: &chain,
+            context: &context,
+            marks: &s.marks.marks,
+            horizons: &horizons,
+            cfg: &picked.cfg,
+        });
+        fills.push(FillStudy {
+            seq: s.marks.seq,
+            ts_ns: s.marks.ts_ns,
+            fill: s.fill.clone(),
+            rank,
+            position_after: s.position_after,
+            marks: s.marks.marks.clone(),
+            chain,
+            context,
+            hints,
+        });
+    }
+    Ok(Postmortem {
+        picked,
+        horizons,
+        rank_by,
+        select: opts.select,
+        fills_in_session: scored.len(),
+        unscored_at_rank,
+        fills,
+    })
+}

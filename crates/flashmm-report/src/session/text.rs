@@ -1,0 +1,132 @@
+//! The terminal view of `flashmm report`.
+
+use super::SessionView;
+use flashmm_core::event::when;
+use serde_json::Value;
+use std::fmt::Write;
+
+fn val(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "n/a".into(),
+        other => other.to_string(),
+    }
+}
+
+impl SessionView {
+    pub fn to_text(&self) -> String {
+        let v = self.to_json();
+        let s_ = &v["summary"];
+        let g = |k: &str| val(&s_[k]);
+        let mut s = String::new();
+        let p = &self.picked;
+        let _ = writeln!(
+            s,
+            "FlashMM session {} ({}): {} .. {} ({} s)",
+            p.info.id,
+            p.describe(),
+            when::format(self.first_ts),
+            when::format(self.last_ts),
+            val(&v["duration_s"])
+        );
+        let _ = writeln!(s, "  market events   {}", g("events"));
+        let _ = writeln!(
+            s,
+            "  quotes          {} decisions, {} orders, {} cancels, {} rejects",
+            g("quotes"),
+            g("orders"),
+            g("cancels"),
+            g("rejects")
+        );
+        let _ = writeln!(
+            s,
+            "  fills           {} ({} maker, {} taker), volume {} ({} quote)",
+            g("fills"),
+            g("maker_fills"),
+            g("taker_fills"),
+            g("volume"),
+            g("notional")
+        );
+        let pnl = |k: &str| val(&s_["pnl"][k]);
+        let _ = writeln!(
+            s,
+            "  PnL             total {} = realized {} + unrealized {} - fees {}",
+            pnl("total"),
+            pnl("realized"),
+            pnl("unrealized"),
+            pnl("fees")
+        );
+        let _ = writeln!(
+            s,
+            "  position        final {}, max |position| {}, final mid {}",
+            g("final_position"),
+            g("max_abs_position"),
+            g("final_mid")
+        );
+        let _ = writeln!(
+            s,
+            "  spread (bps)    quoted {} avg, market {} time-weighted",
+            g("avg_quoted_spread_bps"),
+            g("avg_market_spread_bps")
+        );
+        for h in &self.horizons {
+            let m = &v["markouts"][h.label()];
+            let _ = writeln!(
+                s,
+                "  markout {:<7} mean {} bps, median {}, p10 {}, p90 {} ({} fills, {} with no data)",
+                h.label(),
+                val(&m["mean_bps"]),
+                val(&m["median_bps"]),
+                val(&m["p10_bps"]),
+                val(&m["p90_bps"]),
+                val(&m["scored"]),
+                val(&m["no_data"])
+            );
+        }
+        let m = &v["model"];
+        let lat = &m["latency_ms"];
+        let _ = writeln!(
+            s,
+            "  model           {} requests, {} answers ({} failed), latency p50 {} ms, p90 {} ms, max {} ms; cost {} USD; tokens {} in, {} out",
+            val(&m["requests"]),
+            val(&m["answers"]),
+            val(&m["failures"]),
+            val(&lat["p50"]),
+            val(&lat["p90"]),
+            val(&lat["max"]),
+            val(&m["cost_usd"]),
+            self.usage.prompt,
+            self.usage.completion
+        );
+        let _ = writeln!(
+            s,
+            "  predictions     hit rate {} over {} directional calls",
+            g("prediction_hit_rate"),
+            g("prediction_calls_scored")
+        );
+        let _ = writeln!(s, "  risk actions    {}", self.risk.len());
+        for r in &self.risk {
+            let _ = writeln!(
+                s,
+                "    {}  seq {:>7}  {:<15} {:<9} {}",
+                when::format(r.ts_ns),
+                r.seq,
+                serde_json::to_value(r.kind)
+                    .ok()
+                    .and_then(|k| k.as_str().map(String::from))
+                    .unwrap_or_default(),
+                if r.engaged { "engaged" } else { "released" },
+                r.detail
+            );
+        }
+        if !self.gates.is_empty() {
+            let _ = writeln!(s, "  predictor gate  {} changes", self.gates.len());
+        }
+        let _ = writeln!(
+            s,
+            "  charts          flashmm report --session {} --html report.html; worst fills: flashmm postmortem --session {} --worst 5",
+            p.info.id, p.info.id
+        );
+        s
+    }
+}

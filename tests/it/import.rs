@@ -1,0 +1,297 @@
+//! The Binance importer against Binance's local-book rule, on the real fixture and on
+//! hand-made files with a gap, a missing snapshot and damaged bytes.
+
+
+use crate::common::*;
+use flashmm_core::book::Book;
+use flashmm_core::event::{Body, Input};
+use flashmm_journal::binance::{self, ImportError, ImportOptions};
+use flashmm_journal::Journal;
+use rust_decimal_macros::dec;
+
+fn import_text(text: &str, opts: &ImportOptions) -> Result<(Journal, u64), ImportError> {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let path = dir.join("rec.gz");
+    gz(&path, text);
+    let j = Journal::open(&dir.join("journal")).unwrap();
+    let mut w = j.writer().unwrap();
+    let (id, _) = binance::import(&mut w, &path, opts)?;
+    w.close().unwrap();
+    Ok((j, id))
+}
+
+#[test]
+fn fixture_rebuilds_to_the_last_book_ticker_without_using_it() {
+    let (_d, j, _w) = imported();
+    let mut book = Book::new();
+    let mut crossed = 0;
+    let mut diffs = 0;
+    for e in j.read(0).unwrap() {
+        let e = e.unwrap();
+        match &e.body {
+            Body::Input(Input::BookSnapshot(s)) => book.apply_snapshot(s),
+            Body::Input(Input::BookDelta(d)) => {
+                diffs += 1;
+                assert_eq!(
+                    book.apply_delta(d),
+                    flashmm_core::book::Applied::Applied,
+                    "seq {}",
+                    e.seq
+                );
+                if book.best_bid().unwrap().0 >= book.best_ask().unwrap().0 {
+                    crossed += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(diffs, 3449);
+    assert_eq!(crossed, 0);
+    assert_eq!(book.best_bid().unwrap().0, dec!(61685.99));
+    assert_eq!(book.best_ask().unwrap().0, dec!(61686.00));
+}
+
+#[test]
+fn dropping_the_buffered_diffs_would_have_built_a_wrong_book() {
+    // The control for the test above: skip the diff that straddles the snapshot, as an importer
+    // that drops pre-snapshot diffs would, and apply the rest blindly.
+    use std::collections::BTreeMap;
+    let (_d, j, _w) = imported();
+    let (mut bids, mut asks) = (BTreeMap::new(), BTreeMap::new());
+    let mut skipped = false;
+    let set = |m: &mut BTreeMap<_, _>, l: &flashmm_core::event::Level| {
+        if l.qty.is_zero() {
+            m.remove(&l.price);
+        } else {
+            m.insert(l.price, l.qty);
+        }
+    };
+    let mut crossed_at_end = false;
+    for e in j.read(0).unwrap() {
+        match &e.unwrap().body {
+            Body::Input(Input::BookSnapshot(s)) => {
+                s.bids.iter().for_each(|l| set(&mut bids, l));
+                s.asks.iter().for_each(|l| set(&mut asks, l));
+            }
+            Body::Input(Input::BookDelta(d)) => {
+                if !skipped {
+                    assert_eq!(
+                        (d.first_update_id, d.last_update_id),
+                        (50093239208, 50093239224)
+                    );
+                    skipped = true;
+                    continue;
+                }
+                d.bids.iter().for_each(|l| set(&mut bids, l));
+                d.asks.iter().for_each(|l| set(&mut asks, l));
+                crossed_at_end =
+                    bids.last_key_value().unwrap().0 >= asks.first_key_value().unwrap().0;
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        crossed_at_end,
+        "without the buffered diff the book ends crossed"
+    );
+}
+
+#[test]
+fn stats_of_the_fixture() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(dir.path()).unwrap();
+    let mut w = j.writer().unwrap();
+    let (id, s) = binance::import(&mut w, &fixture(), &ImportOptions::default()).unwrap();
+    assert_eq!(id, 1);
+    assert_eq!(
+        (s.lines, s.snapshots, s.depth_diffs, s.trades, s.bbo),
+        (41249, 1, 3451, 9757, 28040)
+    );
+    assert_eq!(
+        (s.buffered_diffs, s.stale_diffs, s.applied_diffs),
+        (3, 2, 3449)
+    );
+    assert_eq!(s.malformed, 0);
+    // A second import of the same bytes is refused, naming the session.
+    let err = binance::import(&mut w, &fixture(), &ImportOptions::default()).unwrap_err();
+    assert!(
+        matches!(err, ImportError::AlreadyImported { session: 1, .. }),
+        "{err}"
+    );
+}
+
+fn lines(v: &[String]) -> String {
+    v.join("\n") + "\n"
+}
+
+#[test]
+fn a_gap_fails_with_its_line_number() {
+    let text = lines(&[
+        snapshot(1, 100, r#"["10.0","1"]"#, r#"["11.0","1"]"#),
+        depth(2, 101, 105, r#"["10.0","2"]"#, ""),
+        depth(3, 106, 110, "", ""),
+        depth(4, 115, 120, "", ""),
+    ]);
+    let err = import_text(&text, &ImportOptions::default()).unwrap_err();
+    match &err {
+        ImportError::Gap { line, detail } => {
+            assert_eq!(*line, 4);
+            assert!(
+                detail.contains("U=115") && detail.contains("u=110"),
+                "{detail}"
+            );
+        }
+        other => panic!("{other}"),
+    }
+    assert!(err.to_string().contains("--allow-gaps"));
+}
+
+#[test]
+fn a_gap_with_allow_gaps_is_marked_and_resynced() {
+    let text = lines(&[
+        snapshot(1, 100, r#"["10.0","1"]"#, r#"["11.0","1"]"#),
+        depth(2, 101, 105, "", ""),
+        depth(3, 115, 120, "", ""),
+        depth(4, 121, 125, "", ""),
+        snapshot(5, 130, r#"["10.0","1"]"#, r#"["11.0","1"]"#),
+        depth(6, 128, 131, "", ""),
+    ]);
+    let opts = ImportOptions {
+        allow_gaps: true,
+        ..Default::default()
+    };
+    let (j, id) = import_text(&text, &opts).unwrap();
+    let kinds: Vec<&str> = j
+        .read(0)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.session == id)
+        .map(|e| e.body.kind())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "session_start",
+            "book_snapshot",
+            "book_delta",
+            "feed_status",
+            "book_snapshot",
+            "feed_status",
+            "book_delta",
+            "session_end"
+        ]
+    );
+}
+
+#[test]
+fn a_first_diff_that_does_not_reach_the_snapshot_is_a_gap() {
+    let text = lines(&[
+        depth(1, 90, 99, "", ""),
+        snapshot(2, 100, r#"["10.0","1"]"#, r#"["11.0","1"]"#),
+        depth(3, 103, 110, "", ""),
+    ]);
+    match import_text(&text, &ImportOptions::default()).unwrap_err() {
+        ImportError::Gap { line, .. } => assert_eq!(line, 3),
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn a_missing_snapshot_fails_and_names_the_lines() {
+    let text = lines(&[
+        depth(1, 1, 5, "", ""),
+        trade(2, 7, "10.5", "1", true),
+        depth(3, 6, 9, "", ""),
+    ]);
+    match import_text(&text, &ImportOptions::default()).unwrap_err() {
+        ImportError::MissingSnapshot {
+            diffs,
+            first_line,
+            last_line,
+        } => {
+            assert_eq!((diffs, first_line, last_line), (2, 1, 3))
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn malformed_lines_are_counted_with_line_numbers_and_strict_stops() {
+    let text = lines(&[
+        snapshot(1, 100, r#"["10.0","1"]"#, r#"["11.0","1"]"#),
+        "2 {not json".to_string(),
+        depth(3, 101, 105, "", ""),
+        "garbage".to_string(),
+        trade(5, 7, "10.x", "1", true),
+        trade(6, 8, "10.5", "1", false),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rec.gz");
+    gz(&path, &text);
+    let (stats, _) = binance::scan(
+        &path,
+        &ImportOptions::default(),
+        None,
+        None,
+        &mut |_| Ok(()),
+    )
+    .unwrap();
+    let bad: Vec<u64> = stats.malformed_lines.iter().map(|(l, _)| *l).collect();
+    assert_eq!(bad, [2, 4, 5]);
+    assert!(
+        stats
+            .summary()
+            .contains("3 malformed lines skipped (lines 2, 4, 5)"),
+        "{}",
+        stats.summary()
+    );
+    let strict = ImportOptions {
+        strict: true,
+        ..Default::default()
+    };
+    match binance::scan(&path, &strict, None, None, &mut |_| Ok(())).unwrap_err() {
+        ImportError::Malformed { line, .. } => assert_eq!(line, 2),
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn a_corrupt_gzip_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.gz");
+    let mut bytes = std::fs::read(fixture()).unwrap();
+    for b in &mut bytes[5000..5200] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let err = binance::scan(
+        &path,
+        &ImportOptions::default(),
+        None,
+        None,
+        &mut |_| Ok(()),
+    )
+    .unwrap_err();
+    assert!(matches!(err, ImportError::Read { .. }), "{err}");
+    assert!(
+        err.to_string().contains("reading failed after line"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_truncated_file_is_an_error_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.gz");
+    let bytes = std::fs::read(fixture()).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let j = Journal::open(&dir.path().join("j")).unwrap();
+    let mut w = j.writer().unwrap();
+    let err = binance::import(&mut w, &path, &ImportOptions::default()).unwrap_err();
+    assert!(matches!(err, ImportError::Read { .. }), "{err}");
+    w.close().unwrap();
+    assert!(j.sessions().unwrap().is_empty());
+    assert!(j.last().unwrap().is_none());
+}

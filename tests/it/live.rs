@@ -1,0 +1,720 @@
+//! The live engine end to end against a fake Citrex (REST + WebSocket, checking every EIP-712
+//! signature) and a fake Sei node, all on 127.0.0.1.
+
+use flashmm_core::event::*;
+use flashmm_testkit::sei::FakeSei;
+use flashmm_journal::Journal;
+use flashmm::mode::live::{self, LiveArgs, LivePredictor, VenueMode};
+use flashmm_core::signal::rules::Rules;
+use flashmm_venue::citrex::eip712::Signer;
+use flashmm_testkit::citrex::{FakeCitrex, FakeConfig};
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub const KEY: &str = "0x36f973d09569752528d6d2033f635b57dad67d3c3d1a42cb196010b266d52c4f";
+
+pub struct World {
+    pub fake: FakeCitrex,
+    pub sei: FakeSei,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn world() -> World {
+    let fake = FakeCitrex::start(FakeConfig::default()).await.unwrap();
+    let sei = FakeSei::start(100).await.unwrap();
+    fake.set_book(
+        "btcperp",
+        vec![(dec!(60000), dec!(1)), (dec!(59999), dec!(2))],
+        vec![(dec!(60001), dec!(1)), (dec!(60002), dec!(2))],
+    );
+    World {
+        fake,
+        sei,
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+pub fn sets(w: &World) -> Vec<String> {
+    vec![
+        "citrex.network=\"testnet\"".into(),
+        format!("citrex.rest_url={:?}", w.fake.rest_url()),
+        format!("citrex.ws_url={:?}", w.fake.ws_url()),
+        format!("citrex.sei_ws_url={:?}", w.sei.url()),
+        "citrex.reconnect_base_ms=50".into(),
+        "citrex.reconnect_max_ms=200".into(),
+        "live.metrics_addr=\"\"".into(),
+        "live.control_addr=\"\"".into(),
+        "risk.stale_feed_ms=1500".into(),
+        "risk.chain_halt_ms=1500".into(),
+    ]
+}
+
+async fn until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let end = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(
+            tokio::time::Instant::now() < end,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn signer() -> Arc<Signer> {
+    Arc::new(Signer::from_hex(KEY).unwrap())
+}
+
+fn entries(dir: &std::path::Path) -> (Journal, Vec<Entry>) {
+    let j = Journal::open(dir).unwrap();
+    let v = j.read(0).unwrap().map(|e| e.unwrap()).collect();
+    (j, v)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotes_fills_shuts_down_cleanly_and_replays() {
+    let w = world().await;
+    let cfg = flashmm::config::load(None, &sets(&w)).unwrap();
+    let journal = Journal::open(w.dir.path()).unwrap();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let args = LiveArgs {
+        cfg,
+        venue: VenueMode::Citrex(signer()),
+        predictor: LivePredictor::Local(Box::new(Rules {
+            signal_bps: dec!(2),
+        })),
+        run_for: Some(Duration::from_secs(30)),
+        stop: Some(stop_rx),
+    };
+    let writer = journal.writer().unwrap();
+    drop(journal);
+    let engine = tokio::spawn(live::run(writer, args));
+    let me = signer().address();
+    until("three bids and three asks resting", 10, || {
+        w.fake.open_orders(me).len() == 6
+    })
+    .await;
+    let orders = w.fake.open_orders(me);
+    let best_bid = orders
+        .iter()
+        .filter(|o| o.is_buy)
+        .map(|o| o.price.to_decimal())
+        .max()
+        .unwrap();
+    assert!(best_bid < dec!(60001), "post-only bids stay below the ask");
+    // A seller sweeps through our best bid.
+    w.fake
+        .trade("btcperp", best_bid - Decimal::ONE, dec!(0.001), false);
+    until("the fill to reach the venue's position", 5, || {
+        !w.fake.positions(me).is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    stop_tx.send(true).unwrap();
+    let outcome = engine.await.unwrap().unwrap();
+    assert_eq!(outcome.status, SessionStatus::Completed);
+    assert!(
+        w.fake.cancel_all_count() >= 1,
+        "the shutdown cancels everything"
+    );
+    assert!(w.fake.open_orders(me).is_empty());
+    // Every signed request the fake saw was ours, and no nonce was used twice.
+    let nonces = w.fake.nonces(me);
+    let mut unique = nonces.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), nonces.len(), "a nonce was reused");
+    assert!(w
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .all(|r| r.signer == Some(me)));
+    let (j, es) = entries(w.dir.path());
+    let fills: Vec<&Entry> = es
+        .iter()
+        .filter(|e| matches!(e.body, Body::Input(Input::Fill(_))))
+        .collect();
+    assert!(!fills.is_empty(), "the fill is journaled");
+    for f in &fills {
+        let order = es
+            .iter()
+            .find(|e| Some(e.seq) == f.cause)
+            .expect("a fill's cause");
+        assert!(
+            matches!(order.body, Body::Output(Output::PlaceOrder(_))),
+            "{:?}",
+            order.body.kind()
+        );
+    }
+    // Each order's intent is in the journal before the venue heard of it.
+    let wires = es
+        .iter()
+        .filter(|e| matches!(&e.body, Body::Wire(w) if w.action == WireAction::Place))
+        .count();
+    assert!(wires >= 6);
+    assert!(es
+        .iter()
+        .any(|e| matches!(e.body, Body::Input(Input::ChainHead(_)))));
+    // And the live session replays with no divergence.
+    let s = j
+        .sessions()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.mode == Mode::Live)
+        .unwrap();
+    let r = flashmm::mode::replay::verify(&j, &s, None, None, &mut |_, _| {}).unwrap();
+    assert!(
+        r.divergences.is_empty(),
+        "{:?}",
+        r.divergences.first().map(|d| &d.why)
+    );
+    assert!(r.outputs_compared >= 7, "{} outputs", r.outputs_compared);
+}
+
+fn args(w: &World, extra: &[&str], stop: watch::Receiver<bool>) -> LiveArgs {
+    let mut s = sets(w);
+    s.extend(extra.iter().map(|x| x.to_string()));
+    LiveArgs {
+        cfg: flashmm::config::load(None, &s).unwrap(),
+        venue: VenueMode::Citrex(signer()),
+        predictor: LivePredictor::Local(Box::new(Rules {
+            signal_bps: dec!(2),
+        })),
+        run_for: Some(Duration::from_secs(40)),
+        stop: Some(stop),
+    }
+}
+
+fn spawn(
+    w: &World,
+    extra: &[&str],
+) -> (
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<Result<live::LiveOutcome, live::LiveError>>,
+) {
+    let (tx, rx) = watch::channel(false);
+    let journal = Journal::open(w.dir.path()).unwrap();
+    let writer = journal.writer().unwrap();
+    let a = args(w, extra, rx);
+    (tx, tokio::spawn(live::run(writer, a)))
+}
+
+fn risk_actions(es: &[Entry], kind: RiskKind) -> Vec<bool> {
+    es.iter()
+        .filter_map(|e| match &e.body {
+            Body::Output(Output::RiskAction(a)) if a.kind == kind => Some(a.engaged),
+            _ => None,
+        })
+        .collect()
+}
+
+fn replays_clean(j: &Journal) {
+    for s in j
+        .sessions()
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.mode == Mode::Live)
+    {
+        let r = flashmm::mode::replay::verify(j, &s, None, None, &mut |_, _| {}).unwrap();
+        assert!(
+            r.divergences.is_empty(),
+            "session {}: {:?}",
+            s.id,
+            r.divergences.first().map(|d| (&d.why, d.seq))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disconnect_resyncs_a_stale_feed_and_a_chain_halt_pull_the_quotes() {
+    let w = world().await;
+    let (stop, engine) = spawn(&w, &[]);
+    let me = signer().address();
+    until("quotes", 10, || w.fake.open_orders(me).len() == 6).await;
+    // The venue's sockets drop: the engine reconnects, resubscribes and reloads the book.
+    w.fake.drop_connections();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    until("quotes again after the reconnect", 10, || {
+        w.fake.open_orders(me).len() == 6
+    })
+    .await;
+    // The market goes quiet: after risk.stale_feed_ms the quotes come down.
+    w.fake.pause_market(true);
+    until("quotes pulled on a stale feed", 10, || {
+        w.fake.open_orders(me).is_empty()
+    })
+    .await;
+    w.fake.pause_market(false);
+    until("quotes back when data returns", 10, || {
+        w.fake.open_orders(me).len() == 6
+    })
+    .await;
+    // The chain stops making blocks: settlement is stalled, the quotes come down.
+    w.sei.halt(true);
+    until("quotes pulled on a chain halt", 10, || {
+        w.fake.open_orders(me).is_empty()
+    })
+    .await;
+    w.sei.halt(false);
+    until("quotes back when blocks resume", 10, || {
+        w.fake.open_orders(me).len() == 6
+    })
+    .await;
+    stop.send(true).unwrap();
+    engine.await.unwrap().unwrap();
+    let (j, es) = entries(w.dir.path());
+    let states: Vec<FeedState> = es
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Input(Input::FeedStatus(s)) => Some(s.state),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        states.contains(&FeedState::Disconnected) && states.contains(&FeedState::Resynced),
+        "{states:?}"
+    );
+    assert_eq!(risk_actions(&es, RiskKind::StaleFeed), vec![true, false]);
+    assert_eq!(risk_actions(&es, RiskKind::ChainHalt), vec![true, false]);
+    replays_clean(&j);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_only_reject_and_a_429_are_handled_and_journaled() {
+    let w = world().await;
+    let (stop, engine) = spawn(&w, &[]);
+    let me = signer().address();
+    until("quotes", 10, || w.fake.open_orders(me).len() == 6).await;
+    // The next order meets a rate limit once: the client waits retry-after and tries again.
+    w.fake.fail_next("POST", "/order", 429, 1);
+    let best_bid = w
+        .fake
+        .open_orders(me)
+        .iter()
+        .filter(|o| o.is_buy)
+        .map(|o| o.price.to_decimal())
+        .max()
+        .unwrap();
+    w.fake.trade("btcperp", best_bid, dec!(0.001), false);
+    until("the 429 and the retry", 10, || {
+        let r = w.fake.requests();
+        let posts: Vec<u16> = r
+            .iter()
+            .filter(|x| x.method == "POST" && x.path.ends_with("/order"))
+            .map(|x| x.status)
+            .collect();
+        posts.windows(2).any(|p| p == [429, 200])
+    })
+    .await;
+    until("quotes whole again", 10, || {
+        w.fake.open_orders(me).len() == 6
+    })
+    .await;
+    // Freeze what the engine sees, move the venue's ask below our bid, then fill that bid:
+    // the engine re-places it against the book it last saw, and the venue refuses it.
+    let best_bid = w
+        .fake
+        .open_orders(me)
+        .iter()
+        .filter(|o| o.is_buy)
+        .map(|o| o.price.to_decimal())
+        .max()
+        .unwrap();
+    w.fake.pause_market(true);
+    w.fake.set_book(
+        "btcperp",
+        vec![(dec!(59000), dec!(1))],
+        vec![(best_bid - dec!(3), dec!(1))],
+    );
+    w.fake.trade("btcperp", best_bid, dec!(0.001), false);
+    until("a refused post-only order", 10, || {
+        w.fake
+            .requests()
+            .iter()
+            .any(|x| x.method == "POST" && x.status == 400)
+    })
+    .await;
+    stop.send(true).unwrap();
+    engine.await.unwrap().unwrap();
+    let (j, es) = entries(w.dir.path());
+    let rejects: Vec<&OrderReject> = es
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Input(Input::OrderReject(r)) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        rejects.iter().any(|r| r.reason.contains("post-only")),
+        "{rejects:?}"
+    );
+    replays_clean(&j);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kill_switch_cancels_everything_until_resumed() {
+    let w = world().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let control = format!("live.control_addr=\"127.0.0.1:{port}\"");
+    let (stop, engine) = spawn(&w, &[control.as_str()]);
+    let me = signer().address();
+    until("quotes", 10, || w.fake.open_orders(me).len() == 6).await;
+    let addr = format!("127.0.0.1:{port}");
+    flashmm::mode::live::control::send(&addr, "/kill").await.unwrap();
+    until("everything canceled", 10, || {
+        w.fake.open_orders(me).is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(w.fake.open_orders(me).is_empty(), "no quoting while killed");
+    flashmm::mode::live::control::send(&addr, "/resume")
+        .await
+        .unwrap();
+    until("quotes after resume", 10, || {
+        w.fake.open_orders(me).len() == 6
+    })
+    .await;
+    stop.send(true).unwrap();
+    engine.await.unwrap().unwrap();
+    let (j, es) = entries(w.dir.path());
+    let ops: Vec<OperatorCommand> = es
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Input(Input::Operator(o)) => Some(o.command),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ops, vec![OperatorCommand::Halt, OperatorCommand::Resume]);
+    assert_eq!(risk_actions(&es, RiskKind::OperatorHalt), vec![true, false]);
+    replays_clean(&j);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paper_and_dry_run_send_no_orders_and_metrics_are_served() {
+    let w = world().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut s = sets(&w);
+    s.push(format!("live.metrics_addr=\"127.0.0.1:{port}\""));
+    for (i, venue) in [VenueMode::Paper, VenueMode::DryRun(signer())]
+        .into_iter()
+        .enumerate()
+    {
+        let dry = matches!(venue, VenueMode::DryRun(_));
+        let (tx, rx) = watch::channel(false);
+        let journal = Journal::open(w.dir.path()).unwrap();
+        let writer = journal.writer().unwrap();
+        drop(journal);
+        let a = LiveArgs {
+            cfg: flashmm::config::load(None, &s).unwrap(),
+            venue,
+            predictor: LivePredictor::Local(Box::new(Rules {
+                signal_bps: dec!(2),
+            })),
+            run_for: Some(Duration::from_secs(30)),
+            stop: Some(rx),
+        };
+        let engine = tokio::spawn(live::run(writer, a));
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        // A seller sweeps the book: the simulated venue fills our simulated bids.
+        w.fake.trade("btcperp", dec!(59900), dec!(0.01), false);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if i == 0 {
+            let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            for name in [
+                "flashmm_entries_in_total",
+                "flashmm_journal_flush_seconds",
+                "flashmm_frame_to_decision_seconds",
+                "flashmm_position",
+                "flashmm_open_orders",
+                "flashmm_llm_breaker{state=\"open\"} 1",
+            ] {
+                assert!(text.contains(name), "{name} missing from:\n{text}");
+            }
+        }
+        tx.send(true).unwrap();
+        let outcome = engine.await.unwrap().unwrap();
+        assert!(outcome.metrics.summary().contains("frame_to_decision"));
+        assert!(
+            w.fake
+                .requests()
+                .iter()
+                .all(|r| r.method != "POST" && r.method != "DELETE"),
+            "an order reached the venue in {}",
+            if dry { "dry run" } else { "paper" }
+        );
+        let (j, es) = entries(w.dir.path());
+        let session = j.sessions().unwrap().last().unwrap().clone();
+        assert_eq!(session.mode, if dry { Mode::Live } else { Mode::Paper });
+        let mine: Vec<&Entry> = es.iter().filter(|e| e.session == session.id).collect();
+        assert!(
+            mine.iter()
+                .any(|e| matches!(e.body, Body::Input(Input::Fill(_)))),
+            "the simulator filled us"
+        );
+        let wires: Vec<&WireRecord> = mine
+            .iter()
+            .filter_map(|e| match &e.body {
+                Body::Wire(w) => Some(w.as_ref()),
+                _ => None,
+            })
+            .collect();
+        if dry {
+            let places: Vec<&&WireRecord> = wires
+                .iter()
+                .filter(|w| w.action == WireAction::Place)
+                .collect();
+            assert!(
+                !places.is_empty() && places.iter().all(|w| !w.sent),
+                "dry-run orders are signed and journaled, never sent"
+            );
+            // The journaled request carries a signature the venue would accept.
+            let req: flashmm_venue::citrex::wire::OrderRequest =
+                serde_json::from_str(&places[0].body).unwrap();
+            assert_eq!(req.account, signer().address().to_string());
+        } else {
+            assert!(wires.is_empty());
+        }
+        replays_clean(&j);
+        let r = flashmm::mode::replay::verify(&j, &session, None, None, &mut |_, _| {}).unwrap();
+        assert!(r.divergences.is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moving_market_reprices_with_cancel_and_replace() {
+    let w = world().await;
+    let (stop, engine) = spawn(&w, &[]);
+    let me = signer().address();
+    until("quotes", 10, || w.fake.open_orders(me).len() == 6).await;
+    // Up 5 dollars (0.8 bp): past the refresh tolerance, short of our resting asks (the fake
+    // has no matching engine, so the book must not cross our own orders).
+    w.fake.set_book(
+        "btcperp",
+        vec![(dec!(60005), dec!(1))],
+        vec![(dec!(60006), dec!(1))],
+    );
+    until("a cancel-and-replace", 10, || {
+        w.fake
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/order/cancel-and-replace") && r.status == 200)
+    })
+    .await;
+    until("the ladder moved up", 10, || {
+        let o = w.fake.open_orders(me);
+        o.len() == 6
+            && o.iter()
+                .filter(|x| x.is_buy)
+                .map(|x| x.price.to_decimal())
+                .max()
+                > Some(dec!(59995))
+    })
+    .await;
+    stop.send(true).unwrap();
+    engine.await.unwrap().unwrap();
+    let (j, es) = entries(w.dir.path());
+    assert!(es
+        .iter()
+        .any(|e| matches!(&e.body, Body::Wire(w) if w.action == WireAction::CancelReplace)));
+    replays_clean(&j);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_stream_falls_back_to_rest_polling() {
+    let w = world().await;
+    // Nothing listens on port 9: the market stream never connects.
+    let (stop, engine) = spawn(
+        &w,
+        &[
+            "citrex.stream_url=\"ws://127.0.0.1:9\"",
+            "citrex.rest_poll_ms=100",
+        ],
+    );
+    let me = signer().address();
+    until("quotes from a polled book", 20, || {
+        w.fake.open_orders(me).len() == 6
+    })
+    .await;
+    assert!(w
+        .fake
+        .requests()
+        .iter()
+        .any(|r| r.method == "GET" && r.path.ends_with("/depth")));
+    stop.send(true).unwrap();
+    engine.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_is_asked_asynchronously_in_live_mode() {
+    use flashmm_venue::azure::{AzureClient, Credential, Secret};
+    use flashmm_testkit::azure::{Expect, FakeAzure, Reply};
+    let w = world().await;
+    let expect = Expect {
+        api: flashmm_core::config::AzureApi::Deployments,
+        deployment: "o4-mini".into(),
+        api_version: "2025-04-01-preview".into(),
+        api_key: Some("k".into()),
+        bearer: None,
+    };
+    // A slow model: two seconds an answer. Quoting must not wait for it.
+    let azure = FakeAzure::start(
+        expect,
+        vec![Reply::Delay {
+            ms: 2000,
+            then: Box::new(Reply::Model),
+        }],
+        1,
+        0.0,
+    )
+    .await
+    .unwrap();
+    let cfg = flashmm::config::load(None, &sets(&w)).unwrap();
+    let client = AzureClient::new(
+        &cfg.azure,
+        &azure.endpoint(),
+        "o4-mini",
+        Credential::ApiKey(Secret::new("k")),
+    )
+    .unwrap();
+    let (tx, rx) = watch::channel(false);
+    let journal = Journal::open(w.dir.path()).unwrap();
+    let writer = journal.writer().unwrap();
+    drop(journal);
+    let a = LiveArgs {
+        cfg,
+        venue: VenueMode::Paper,
+        predictor: LivePredictor::Azure(Arc::new(client)),
+        run_for: Some(Duration::from_secs(30)),
+        stop: Some(rx),
+    };
+    let engine = tokio::spawn(live::run(writer, a));
+    until("the model asked", 10, || !azure.received().is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    tx.send(true).unwrap();
+    engine.await.unwrap().unwrap();
+    let (_j, es) = entries(w.dir.path());
+    let asked = es
+        .iter()
+        .position(|e| matches!(e.body, Body::Output(Output::PredictionRequest(_))))
+        .unwrap();
+    let answered = es.iter().position(|e| matches!(&e.body, Body::Input(Input::PredictionResponse(r)) if r.source == PredictorKind::Azure)).expect("the answer is journaled");
+    // Quotes went out while the model was thinking.
+    let quotes_between = es[asked..answered]
+        .iter()
+        .filter(|e| matches!(e.body, Body::Output(Output::QuoteDecision(_))))
+        .count();
+    assert!(quotes_between >= 1, "the core waited for the model");
+    assert!(es[answered].ts_ns - es[asked].ts_ns >= 1_900_000_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_missed_while_the_account_stream_was_away_is_caught_on_reconnect() {
+    let w = world().await;
+    let (stop, engine) = spawn(&w, &[]);
+    let me = signer().address();
+    until("quotes", 10, || w.fake.open_orders(me).len() == 6).await;
+    // The account stream dies silently: the venue's pushes are lost from now on.
+    w.fake.lose_account_pushes(true);
+    let bid = w
+        .fake
+        .open_orders(me)
+        .into_iter()
+        .filter(|o| o.is_buy)
+        .max_by_key(|o| o.price.to_decimal())
+        .unwrap();
+    let size = bid.quantity.to_decimal();
+    w.fake.trade(
+        "btcperp",
+        bid.price.to_decimal() - Decimal::ONE,
+        size,
+        false,
+    );
+    until("the fill at the venue", 5, || {
+        !w.fake.positions(me).is_empty()
+    })
+    .await;
+    // Then the socket drops and comes back; the pushes sent meanwhile are gone for good.
+    w.fake.drop_connections();
+    w.fake.lose_account_pushes(false);
+    until("the filled level quoted again", 10, || {
+        w.fake.open_orders(me).len() == 6 && w.fake.open_orders(me).iter().all(|o| o.id != bid.id)
+    })
+    .await;
+    // The check after the reconnect reads the position a second time.
+    until("the venue's position read again", 10, || {
+        w.fake
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/positionRisk"))
+            .count()
+            >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.send(true).unwrap();
+    engine.await.unwrap().unwrap();
+    let (j, es) = entries(w.dir.path());
+    assert!(
+        !es.iter()
+            .any(|e| matches!(&e.body, Body::Input(Input::Fill(_)))),
+        "the fill's push was lost, so no fill can be journaled"
+    );
+    let cid = es
+        .iter()
+        .find_map(|e| match &e.body {
+            Body::Input(Input::OrderAck(a)) if a.venue_order_id == bid.id => Some(a.cid),
+            _ => None,
+        })
+        .expect("the bid's ack");
+    let gone: Vec<&OrderCanceled> = es
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Input(Input::OrderCanceled(c)) if c.cid == cid => Some(c),
+            _ => None,
+        })
+        .collect();
+    let about: Vec<String> = es
+        .iter()
+        .filter(|e| format!("{:?}", e.body).contains(&format!("cid: {cid},")) || matches!(&e.body, Body::Wire(r) if r.action == WireAction::Reconcile || r.action == WireAction::Failure))
+        .map(|e| format!("{} {:?}", e.seq, e.body))
+        .collect();
+    assert_eq!(gone.len(), 1, "{gone:?}\n{}", about.join("\n"));
+    assert!(gone[0].reason.contains("while away"), "{}", gone[0].reason);
+    let syncs: Vec<&PositionSync> = es
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Input(Input::PositionSync(p)) => Some(p),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        syncs.len(),
+        2,
+        "one at start, one after the reconnect: {syncs:?}"
+    );
+    assert_eq!(syncs[0].qty, Decimal::ZERO);
+    assert_eq!(syncs[1].qty, size, "{}", syncs[1].note);
+    assert_eq!(syncs[1].avg_price, bid.price.to_decimal());
+    assert!(syncs[1].note.contains("reconnected"), "{}", syncs[1].note);
+    assert!(es.iter().any(|e| matches!(
+        &e.body,
+        Body::Wire(r) if r.action == WireAction::Reconcile && r.body.contains("1 of ours missing")
+    )));
+    replays_clean(&j);
+}

@@ -1,0 +1,26 @@
+//! The integration tests of the `flashmm` package, one binary with a module per area, so the
+//! workspace links one test executable here instead of one per file.
+
+#![allow(dead_code)]
+
+mod azure;
+mod backtest;
+mod cli;
+mod common;
+mod config;
+mod crash;
+mod eip712;
+mod export;
+mod fake_venues;
+mod import;
+mod journal;
+mod live;
+mod live_process;
+mod model_backtest;
+mod postmortem;
+mod predictor;
+mod replay;
+mod report;
+mod risk;
+mod secrets;
+mod venue;
