@@ -1,5 +1,5 @@
 //! Makes `fixtures/recorded-20240808.jsonl.gz`: a backtest on the shipped Binance data with the
-//! Azure predictor pointed at the local fake (`predict::fake_azure`), exported as JSONL.
+//! Azure predictor pointed at the local fake (`flashmm_testkit::azure`), exported as JSONL.
 //!
 //!     cargo run --release --example make_recorded_fixture
 //!

@@ -3,8 +3,12 @@
 //!
 //! The run is written as its own session: outputs, simulated venue reports, predictions and
 //! timers. Market entries are referenced by seq (`Source::Journal`), never copied. The order in
-//! which the core sees things follows the rule in `mode::stream`, so the session can be read
+//! which the core sees things follows the rule in `flashmm_journal::stream`, so the session can be read
 //! back (and replayed) in exactly the order it ran.
+//!
+//! Longer than 600 lines on purpose: the driver's event queue, its merge rule and the predictor
+//! scheduling must be read together to see that the order obeys the rule; splitting them would
+//! hide the invariant across files.
 
 use flashmm_core::config::{Config, ModelLatency};
 use flashmm_core::book::Book;

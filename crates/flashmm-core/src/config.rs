@@ -1,6 +1,9 @@
 //! Every tunable in one struct, loaded from TOML with `--set key=value` overrides.
 //!
 //! `backtests/default.toml` documents each key; a test checks that it equals `Config::default()`.
+//!
+//! Longer than 600 lines on purpose: each section's fields, defaults and validation sit together
+//! so a new key cannot be added without its default and its check.
 
 use crate::event::{decimal, Symbol};
 use rust_decimal::Decimal;

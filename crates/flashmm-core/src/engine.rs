@@ -2,6 +2,10 @@
 //! it reads no clock, does no I/O and iterates nothing unordered, so the same entries always
 //! give the same outputs. Time is the entry's timestamp; `poll_timeout` says when the engine
 //! next needs a `Timer` input.
+//!
+//! Longer than 600 lines on purpose: `on_event` and the requote it drives are the core's one
+//! state transition; the parts it delegates to (book, features, quote, risk, orders, position,
+//! prediction) are already their own modules.
 
 
 use crate::config::Config;

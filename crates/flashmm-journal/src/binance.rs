@@ -4,6 +4,9 @@
 //! would be wrong: diffs before the snapshot are buffered and replayed against it, stale diffs
 //! are dropped, and a missing snapshot or an update-id gap stops the import with line numbers.
 //! Validation runs over the whole file first, so a failed import writes nothing.
+//!
+//! Longer than 600 lines on purpose: Binance's local-book rule (snapshot, buffered diffs, stale
+//! drops, gaps) and the validation pass that enforces it are one algorithm.
 
 use super::{Journal, JournalError, Writer};
 use flashmm_core::event::{

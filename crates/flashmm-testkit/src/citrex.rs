@@ -26,6 +26,9 @@
 //!   method), -32602 (bad params), -32001 (bad signature), -32002 (not logged in). A market
 //!   message that fails gets `{"id", "success": false, "result": "<why>"}`.
 //!   `drop_connections` ends every socket without a close frame, like a network drop.
+//!
+//! Longer than 600 lines on purpose: a whole fake venue (REST, WebSocket, matching, signature
+//! recovery, scripted failures) that shares one state; it is test code, never in a release build.
 
 use flashmm_venue::citrex::eip712::{self, decode_hex, encode_hex, keccak, recover, Address, Domain, Message};
 use flashmm_venue::citrex::wire::{

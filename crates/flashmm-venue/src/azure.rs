@@ -7,6 +7,9 @@
 //!
 //! A call never returns an error: every outcome, failures included, is a `PredictionResponse`
 //! for the journal, with the raw body, every HTTP attempt, token usage and cost.
+//!
+//! Longer than 600 lines on purpose: the request body, the retry loop and the classification of
+//! every failure are one protocol, kept in one place against Azure's documented behaviour.
 
 use flashmm_core::signal::answer;
 use flashmm_core::config::{AzureApi, AzureConfig};

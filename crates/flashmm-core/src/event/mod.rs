@@ -2,6 +2,9 @@
 //!
 //! `Entry.cause` is what a post-mortem walks: a fill's cause is its `PlaceOrder`, an order's cause
 //! is its `QuoteDecision`, a prediction response's cause is its `PredictionRequest`.
+//!
+//! Longer than 600 lines on purpose: this is the journal's format; every type that reaches disk
+//! is here so a format change is reviewed in one file (`decimal`, `symbol`, `when` are split out).
 
 pub mod decimal;
 pub mod symbol;

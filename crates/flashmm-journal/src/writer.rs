@@ -1,0 +1,329 @@
+//! The only way to add entries: blocks are built here and inserted by a writer thread, so a
+//! slow sled insert never stalls the caller.
+
+use super::*;
+
+pub(crate) enum WriteOp {
+    Block {
+        key: [u8; 8],
+        value: Vec<u8>,
+        index: Vec<([u8; 16], [u8; 8])>,
+        sessions: Vec<([u8; 8], Vec<u8>)>,
+        last_seq: u64,
+    },
+    Flush {
+        fsync: bool,
+        done: SyncSender<std::result::Result<u64, String>>,
+    },
+}
+
+/// The only way to add entries. One per journal; the directory lock keeps other processes out.
+pub struct Writer {
+    journal: Journal,
+    next_seq: u64,
+    head: [u8; HASH_LEN],
+    block: BlockBuilder,
+    block_first: u64,
+    index: Vec<([u8; 16], [u8; 8])>,
+    last_index: Option<(u64, i64)>,
+    open: BTreeMap<u64, SessionInfo>,
+    touched: Vec<u64>,
+    next_session: u64,
+    tx: Option<SyncSender<WriteOp>>,
+    thread: Option<JoinHandle<()>>,
+    /// Durable up to here, as reported by the writer thread.
+    durable: u64,
+}
+
+pub(crate) fn write_loop(j: Journal, rx: Receiver<WriteOp>) {
+    let mut failure: Option<String> = None;
+    let mut written: u64 = 0;
+    for op in rx {
+        match op {
+            WriteOp::Block {
+                key,
+                value,
+                index,
+                sessions,
+                last_seq,
+            } => {
+                if failure.is_some() {
+                    continue;
+                }
+                let r = (|| -> std::result::Result<(), sled::Error> {
+                    j.store.events.insert(key, value)?;
+                    for (k, v) in index {
+                        // Keep the first seq seen for a second.
+                        let _ = j.store.time.compare_and_swap(
+                            k,
+                            None as Option<&[u8]>,
+                            Some(&v[..]),
+                        )?;
+                    }
+                    for (k, v) in sessions {
+                        j.store.sessions.insert(k, v)?;
+                    }
+                    Ok(())
+                })();
+                match r {
+                    Ok(()) => written = last_seq + 1,
+                    Err(e) => {
+                        j.store.failed.store(true, Ordering::SeqCst);
+                        failure = Some(e.to_string());
+                    }
+                }
+            }
+            WriteOp::Flush { fsync, done } => {
+                let r = match &failure {
+                    Some(f) => Err(f.clone()),
+                    None => j.store.db.flush().map_err(|e| e.to_string()).and_then(|_| {
+                        if fsync {
+                            sync_files(&j.dir).map_err(|e| e.to_string())
+                        } else {
+                            Ok(())
+                        }
+                    }),
+                };
+                if let Err(f) = &r {
+                    j.store.failed.store(true, Ordering::SeqCst);
+                    failure.get_or_insert_with(|| f.clone());
+                }
+                let _ = done.send(r.map(|_| written));
+            }
+        }
+    }
+}
+
+/// sled's flush uses sync_file_range, which survives a process crash but not power loss.
+pub(crate) fn sync_files(dir: &Path) -> std::io::Result<()> {
+    for name in ["db/db", "db/conf"] {
+        let p = dir.join(name);
+        if p.exists() {
+            File::open(&p)?.sync_all()?;
+        }
+    }
+    Ok(())
+}
+
+impl Writer {
+    pub(crate) fn new(journal: Journal) -> Result<Writer> {
+        let (next_seq, head) = match journal.last()? {
+            Some((seq, hash)) => (seq + 1, hash),
+            None => (0, [0u8; HASH_LEN]),
+        };
+        let next_session = journal
+            .sessions()?
+            .iter()
+            .map(|s| s.id + 1)
+            .max()
+            .unwrap_or(1);
+        let (tx, rx) = mpsc::sync_channel(16);
+        let j = journal.clone();
+        let thread = std::thread::Builder::new()
+            .name("journal-writer".into())
+            .spawn(move || write_loop(j, rx))
+            .map_err(|e| JournalError::Open {
+                dir: journal.dir.display().to_string(),
+                detail: format!("cannot start the writer thread: {e}"),
+            })?;
+        Ok(Writer {
+            journal,
+            next_seq,
+            head,
+            block: BlockBuilder::default(),
+            block_first: next_seq,
+            index: Vec::new(),
+            last_index: None,
+            open: BTreeMap::new(),
+            touched: Vec::new(),
+            next_session,
+            tx: Some(tx),
+            thread: Some(thread),
+            durable: next_seq,
+        })
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The chain hash of the last entry appended.
+    pub fn head(&self) -> [u8; HASH_LEN] {
+        self.head
+    }
+
+    /// Starts a session and returns its id.
+    pub fn begin(&mut self, ts_ns: i64, start: SessionStart) -> Result<u64> {
+        let id = self.next_session;
+        self.next_session += 1;
+        let mut e = Entry {
+            seq: 0,
+            ts_ns,
+            venue_ts_ns: None,
+            session: id,
+            cause: None,
+            body: Body::SessionStart(Box::new(start)),
+        };
+        self.push(&mut e, true)?;
+        Ok(id)
+    }
+
+    /// Starts a session under a given id (importing a JSONL export keeps its ids).
+    pub fn begin_with_id(&mut self, e: &mut Entry) -> Result<()> {
+        if self.open.contains_key(&e.session) || self.journal.session(e.session).is_ok() {
+            return Err(JournalError::Usage(format!(
+                "session {} already exists in {}; import into another --journal directory",
+                e.session,
+                self.journal.dir.display()
+            )));
+        }
+        self.next_session = self.next_session.max(e.session + 1);
+        self.push(e, true)
+    }
+
+    /// Appends `e` to its session, setting `e.seq`.
+    pub fn append(&mut self, e: &mut Entry) -> Result<()> {
+        self.push(e, false)
+    }
+
+    /// Ends a session; later appends to it are refused.
+    pub fn end(
+        &mut self,
+        session: u64,
+        ts_ns: i64,
+        status: SessionStatus,
+        note: String,
+    ) -> Result<u64> {
+        let entries = self
+            .open
+            .get(&session)
+            .ok_or(JournalError::NotOpen(session))?
+            .entries;
+        let mut e = Entry {
+            seq: 0,
+            ts_ns,
+            venue_ts_ns: None,
+            session,
+            cause: None,
+            body: Body::SessionEnd(SessionEnd {
+                status,
+                entries,
+                note,
+            }),
+        };
+        self.push(&mut e, false)?;
+        Ok(e.seq)
+    }
+
+    fn push(&mut self, e: &mut Entry, starts: bool) -> Result<()> {
+        match (starts, self.open.get(&e.session)) {
+            (true, _) => {
+                e.seq = self.next_seq;
+                self.open.insert(e.session, new_info(e));
+            }
+            (false, Some(i)) if i.status.is_none() => e.seq = self.next_seq,
+            (false, _) => return Err(JournalError::NotOpen(e.session)),
+        }
+        if self.block.count() == 0 {
+            self.block_first = e.seq;
+        }
+        self.head = self.block.push(e, &self.head)?;
+        self.next_seq += 1;
+        let sec = e.ts_ns.div_euclid(NS_PER_S);
+        if self.last_index != Some((e.session, sec)) {
+            self.last_index = Some((e.session, sec));
+            self.index.push((time_key(e.session, e.ts_ns), be(e.seq)));
+        }
+        if let Some(info) = self.open.get_mut(&e.session) {
+            touch(info, e);
+        }
+        if self.touched.last() != Some(&e.session) {
+            self.touched.push(e.session);
+        }
+        if self.block.count() >= BLOCK_ENTRIES || self.block.bytes_len() >= BLOCK_BYTES {
+            self.write_block()?;
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, op: WriteOp) -> Result<()> {
+        let durable = self.durable;
+        let failed = || JournalError::Write {
+            detail: "the journal writer thread stopped".into(),
+            durable,
+        };
+        self.tx
+            .as_ref()
+            .ok_or_else(failed)?
+            .send(op)
+            .map_err(|_| failed())
+    }
+
+    fn write_block(&mut self) -> Result<()> {
+        if self.block.count() == 0 {
+            return Ok(());
+        }
+        self.touched.sort_unstable();
+        self.touched.dedup();
+        let mut sessions = Vec::with_capacity(self.touched.len());
+        for id in std::mem::take(&mut self.touched) {
+            if let Some(info) = self.open.get(&id) {
+                sessions.push((be(id), encode_info(info)?));
+            }
+        }
+        let op = WriteOp::Block {
+            key: be(self.block_first),
+            value: self.block.take(),
+            index: std::mem::take(&mut self.index),
+            sessions,
+            last_seq: self.next_seq - 1,
+        };
+        self.send(op)
+    }
+
+    /// Makes everything appended so far durable against a process crash; with `fsync`, against
+    /// power loss too. An order must not leave before the entry that decided it is flushed.
+    pub fn flush(&mut self, fsync: bool) -> Result<()> {
+        self.write_block()?;
+        let (done, wait) = mpsc::sync_channel(1);
+        self.send(WriteOp::Flush { fsync, done })?;
+        let durable = self.durable;
+        match wait.recv() {
+            Ok(Ok(upto)) => {
+                self.durable = upto;
+                Ok(())
+            }
+            Ok(Err(detail)) => Err(JournalError::Write { detail, durable }),
+            Err(_) => Err(JournalError::Write {
+                detail: "the journal writer thread stopped".into(),
+                durable,
+            }),
+        }
+    }
+
+    /// Flushes and stops the writer thread.
+    pub fn close(mut self) -> Result<()> {
+        let r = self.flush(false);
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        r
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if self.tx.is_some() {
+            let _ = self.flush(false);
+            self.tx.take();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
