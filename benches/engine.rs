@@ -4,13 +4,13 @@
 //! cargo bench --bench engine
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use flashmm_core::config::Config;
-use flashmm_core::Engine;
-use flashmm_core::event::{Body, Entry, Input, Mode, SessionStart};
-use flashmm_journal::binance::{self, ImportOptions};
-use flashmm_journal::Journal;
 use flashmm::mode::backtest::{self, BacktestArgs, Data, PredictorChoice};
+use flashmm_core::config::Config;
+use flashmm_core::event::{Body, Entry, Input, Mode, SessionStart};
+use flashmm_core::Engine;
+use flashmm_journal::binance::{self, ImportOptions};
 use flashmm_journal::stream::session_stream;
+use flashmm_journal::Journal;
 use std::path::Path;
 
 fn fixture_journal() -> (tempfile::TempDir, Journal, Vec<Entry>) {

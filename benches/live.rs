@@ -6,12 +6,12 @@
 //! Besides criterion's figures it prints p50/p99/max from an HDR histogram of every iteration.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use flashmm_core::Engine;
 use flashmm_core::event::{Body, Entry, Input, OrderAck, OrderCanceled, Output, Symbol};
-use flashmm_venue::feed::citrex::{snapshot, RawPush};
+use flashmm_core::Engine;
 use flashmm_venue::citrex::client::{CitrexClient, ProductSpec};
 use flashmm_venue::citrex::eip712::Signer;
 use flashmm_venue::citrex::wire::{Depth, StreamPush, E18};
+use flashmm_venue::feed::citrex::{snapshot, RawPush};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use std::sync::Arc;

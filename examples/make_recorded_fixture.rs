@@ -8,11 +8,11 @@
 //! every prompt, answer and decision comes out the same on every run. Only the wall-clock
 //! milliseconds of each HTTP attempt, kept in the answers' `http.attempts`, vary.
 
+use flashmm::mode::backtest::{self, BacktestArgs, Data, PredictorChoice};
+use flashmm::mode::replay::RECORDED_FIXTURE;
 use flashmm_core::config::AzureApi;
 use flashmm_journal::binance::{self, ImportOptions};
 use flashmm_journal::{jsonl, Journal};
-use flashmm::mode::backtest::{self, BacktestArgs, Data, PredictorChoice};
-use flashmm::mode::replay::RECORDED_FIXTURE;
 use flashmm_testkit::azure::{Expect, FakeAzure};
 use std::io::Write;
 use std::path::Path;

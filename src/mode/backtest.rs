@@ -10,21 +10,21 @@
 //! scheduling must be read together to see that the order obeys the rule; splitting them would
 //! hide the invariant across files.
 
-use flashmm_core::config::{Config, ModelLatency};
 use flashmm_core::book::Book;
-use flashmm_core::{Cause, Emitted, Engine};
+use flashmm_core::config::{Config, ModelLatency};
 use flashmm_core::event::{
     Body, Entry, Input, Mode, Output, PredictionResponse, PredictorGate, SessionStart,
     SessionStatus, Source,
 };
+use flashmm_core::signal::{rules::Rules, Predictor};
+use flashmm_core::sim::SimVenue;
+use flashmm_core::{Cause, Emitted, Engine};
 use flashmm_journal::binance::{self, ImportError, ImportOptions};
 use flashmm_journal::{Journal, JournalError, SessionInfo, Writer};
+use flashmm_report::Summary;
 use flashmm_venue::azure::{AzureClient, AzurePredictor};
 use flashmm_venue::recorded::Recorded;
 use flashmm_venue::stub::{Stub, StubError};
-use flashmm_core::signal::{rules::Rules, Predictor};
-use flashmm_report::Summary;
-use flashmm_core::sim::SimVenue;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -132,7 +132,8 @@ fn latest_with_model_answers(journal: &Journal) -> Result<Option<u64>, JournalEr
             if let Body::Input(Input::PredictionResponse(r)) = &e.body {
                 if matches!(
                     r.source,
-                    flashmm_core::event::PredictorKind::Azure | flashmm_core::event::PredictorKind::Recorded
+                    flashmm_core::event::PredictorKind::Azure
+                        | flashmm_core::event::PredictorKind::Recorded
                 ) {
                     return Ok(Some(s.id));
                 }
@@ -468,9 +469,10 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
             };
             let info = journal.session(id)?;
             let entries = journal.read(info.first_seq)?;
-            let r = Recorded::from_entries(id, entries.take_while(|e| {
-                e.as_ref().map_or(true, |e| e.seq <= info.last_seq)
-            }))?;
+            let r = Recorded::from_entries(
+                id,
+                entries.take_while(|e| e.as_ref().map_or(true, |e| e.seq <= info.last_seq)),
+            )?;
             if r.is_empty() {
                 return Err(BacktestError::NoData(format!(
                     "session {id} has no recorded prediction answers"

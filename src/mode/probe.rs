@@ -4,13 +4,13 @@
 
 use super::backtest::{resolve_source, BacktestError, Data};
 use flashmm_core::config::Config;
-use flashmm_core::Engine;
 use flashmm_core::event::{
     Body, Entry, Input, Mode, Output, PredictionRequest, PredictionResponse, SessionStart,
     SessionStatus, Source,
 };
-use flashmm_journal::Writer;
 use flashmm_core::signal::Predictor;
+use flashmm_core::Engine;
+use flashmm_journal::Writer;
 
 pub struct ProbeArgs {
     pub data: Data,

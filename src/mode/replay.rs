@@ -8,10 +8,10 @@
 //! here are a day at most, so the simpler choice was taken. See ARCHITECTURE.md.)
 
 use super::backtest::{self, BacktestArgs, BacktestError, Data, Outcome, PredictorChoice, WhatIf};
-use flashmm_journal::stream::session_stream;
 use flashmm_core::config::{Config, ConfigError};
-use flashmm_core::{Cause, Emitted, Engine};
 use flashmm_core::event::{Body, Entry, Mode, Output, Source};
+use flashmm_core::{Cause, Emitted, Engine};
+use flashmm_journal::stream::session_stream;
 
 /// The shipped recorded session (a backtest with the model played by the local fake), next to
 /// the Binance recording it trades on.

@@ -7,21 +7,20 @@
 //! state transition; the parts it delegates to (book, features, quote, risk, orders, position,
 //! prediction) are already their own modules.
 
-
+use crate::book::{Applied, Book, BookState};
 use crate::config::Config;
 use crate::event::{
     Body, CancelOrder, CancelWhy, Entry, Features, FeedState, Input, Level, OperatorCommand,
     Output, PlaceOrder, PredictionRequest, PredictionUsed, QuoteDecision, QuoteLevel, RiskAction,
     RiskKind, RulesSignal, Side,
 };
-use crate::signal::prompt::{MarketPicture, TradePrint};
-use crate::book::{Applied, Book, BookState};
-use crate::{prediction, quote, risk};
 use crate::features::FeatureState;
 use crate::orders::{Order, Orders, Report};
 use crate::position::Position;
 use crate::prediction::PredictionState;
 use crate::risk::Risk;
+use crate::signal::prompt::{MarketPicture, TradePrint};
+use crate::{prediction, quote, risk};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;

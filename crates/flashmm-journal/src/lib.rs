@@ -17,14 +17,14 @@ mod writer;
 
 use lock::{take_lock, Lock};
 use reader::READ_AHEAD_CHUNK;
-use sessions::{decode_info, encode_info, new_info, touch};
 pub use reader::{ReadAhead, Reader};
+use sessions::{decode_info, encode_info, new_info, touch};
 pub use writer::Writer;
 
+use codec::{BlockBuilder, HASH_LEN};
 use flashmm_core::event::{
     Body, Entry, Mode, SessionEnd, SessionStart, SessionStatus, Source, FORMAT_VERSION,
 };
-use codec::{BlockBuilder, HASH_LEN};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -81,7 +81,6 @@ pub struct SessionInfo {
     /// `None` while the session is open (or if it stopped without a `SessionEnd`).
     pub status: Option<SessionStatus>,
 }
-
 
 fn be(n: u64) -> [u8; 8] {
     n.to_be_bytes()
@@ -492,4 +491,3 @@ pub enum Verified {
         detail: String,
     },
 }
-

@@ -8,8 +8,8 @@
 //! - an output comes right after the entry that caused it (`cause`);
 //! - the session end comes after the last market entry.
 
-use flashmm_core::event::{Body, Entry, Source};
 use crate::{Journal, JournalError, ReadAhead, Reader};
+use flashmm_core::event::{Body, Entry, Source};
 
 pub struct SessionStream {
     own: Reader,

@@ -13,8 +13,8 @@
 //! - usage: prompt tokens = prompt bytes / 4, completion tokens = 300 + hash % 500 (all but 60 of
 //!   them reasoning).
 
-use flashmm_core::config::AzureApi;
 use crate::http::{accept_loop, response, Request, RequestReader};
+use flashmm_core::config::AzureApi;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -30,13 +30,15 @@
 //! Longer than 600 lines on purpose: a whole fake venue (REST, WebSocket, matching, signature
 //! recovery, scripted failures) that shares one state; it is test code, never in a release build.
 
-use flashmm_venue::citrex::eip712::{self, decode_hex, encode_hex, keccak, recover, Address, Domain, Message};
+use crate::http::{accept_loop, response, Request, RequestReader};
+use flashmm_venue::citrex::eip712::{
+    self, decode_hex, encode_hex, keccak, recover, Address, Domain, Message,
+};
 use flashmm_venue::citrex::wire::{
     AccountParams, AccountUpdate, CancelAllRequest, CancelReplaceRequest, CancelRequest, Depth,
     LoginParams, OrderRequest, OrderStatus, Outcome, Product, RpcError, RpcMessage, RpcRequest,
     ServerTime, StreamPush, Subscribe, VenueOrder, VenuePosition, WsFill, WsTrade, E18,
 };
-use crate::http::{accept_loop, response, Request, RequestReader};
 use futures_util::{SinkExt, StreamExt};
 use rust_decimal::Decimal;
 use serde::Serialize;

@@ -1,6 +1,5 @@
 //! Fresh journals holding the shipped fixtures, and builders for Binance recording lines.
 
-
 use flashmm_journal::binance::{self, ImportOptions};
 use flashmm_journal::{Journal, Writer};
 use std::io::Write;
@@ -48,8 +47,7 @@ pub fn recorded() -> (tempfile::TempDir, Journal) {
     let j = Journal::open(dir.path()).unwrap();
     let mut w = j.writer().unwrap();
     binance::import(&mut w, &fixture(), &ImportOptions::default()).unwrap();
-    let f = std::fs::File::open(fixture().with_file_name(RECORDED_FIXTURE))
-        .unwrap();
+    let f = std::fs::File::open(fixture().with_file_name(RECORDED_FIXTURE)).unwrap();
     flashmm_journal::jsonl::import(
         &mut w,
         &mut std::io::BufReader::new(flate2::read::GzDecoder::new(f)),

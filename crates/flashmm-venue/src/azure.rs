@@ -11,12 +11,12 @@
 //! Longer than 600 lines on purpose: the request body, the retry loop and the classification of
 //! every failure are one protocol, kept in one place against Azure's documented behaviour.
 
-use flashmm_core::signal::answer;
 use flashmm_core::config::{AzureApi, AzureConfig};
 use flashmm_core::event::{
     Attempt, FailureKind, HttpExchange, Prediction, PredictionFailure, PredictionRequest,
     PredictionResponse, PredictorKind, Prompt, TokenUsage,
 };
+use flashmm_core::signal::answer;
 use reqwest::header::{HeaderMap, HeaderValue};
 use rust_decimal::Decimal;
 use serde::Deserialize;

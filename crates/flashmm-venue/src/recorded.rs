@@ -6,11 +6,11 @@
 //! unused answers are passed over. It waits the recorded latency. When there is none to give,
 //! the answer is an `unavailable` failure, which the breaker does not count.
 
-use flashmm_core::signal::Predictor;
 use flashmm_core::event::{
-    Body, Entry, FailureKind, Input, Output, PredictionFailure, PredictionRequest, PredictionResponse,
-    PredictorKind,
+    Body, Entry, FailureKind, Input, Output, PredictionFailure, PredictionRequest,
+    PredictionResponse, PredictorKind,
 };
+use flashmm_core::signal::Predictor;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 

@@ -4,12 +4,12 @@
 //! A request is answered by the last line whose `at` is not after the request's market time;
 //! before the first line it is neutral.
 
-use flashmm_core::signal::{raw_json, Predictor};
+use flashmm_core::event::when;
 use flashmm_core::event::{
     decimal, Direction, FailureKind, Prediction, PredictionFailure, PredictionRequest,
     PredictionResponse, PredictorKind,
 };
-use flashmm_core::event::when;
+use flashmm_core::signal::{raw_json, Predictor};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde::Deserialize;

@@ -5,8 +5,8 @@
 //! side, 1-minute volume, price change and trade count, and our inventory). Numbers are printed
 //! from Decimals as they are, or from f64 with a fixed number of places, never with `{:?}`.
 
-use crate::event::{Features, Level, Prompt, Side, Symbol};
 use crate::event::when;
+use crate::event::{Features, Level, Prompt, Side, Symbol};
 use rust_decimal::Decimal;
 use std::fmt::Write as _;
 

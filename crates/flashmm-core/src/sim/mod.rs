@@ -4,8 +4,8 @@
 
 pub mod model;
 
-use crate::config::{MarketConfig, QueueKind, VenueConfig};
 use crate::book::Book;
+use crate::config::{MarketConfig, QueueKind, VenueConfig};
 use crate::event::{
     Fill, Input, Liquidity, OrderAck, OrderCanceled, OrderReject, PlaceOrder, Side,
 };

@@ -17,8 +17,8 @@ pub use parquet::{to_i128, PRECISION, SCALE};
 pub use table::{schema_markdown, Table};
 
 use super::ReportError;
-use flashmm_journal::Journal;
 use flashmm_journal::stream::session_stream;
+use flashmm_journal::Journal;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufWriter;

@@ -461,8 +461,9 @@ fn head(e: &Entry) -> Vec<Val> {
 }
 
 fn bound(b: &Bound) -> String {
-    let side_level =
-        |k: &str, side: &flashmm_core::event::Side, level: &u8| format!("{k}:{}:{level}", side.as_str());
+    let side_level = |k: &str, side: &flashmm_core::event::Side, level: &u8| {
+        format!("{k}:{}:{level}", side.as_str())
+    };
     match b {
         Bound::MinSpread => "min_spread".into(),
         Bound::PostOnlyClamp { side, level } => side_level("post_only_clamp", side, level),

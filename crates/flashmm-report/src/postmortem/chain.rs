@@ -3,11 +3,11 @@
 //! and from the decision to the prediction it used: `prediction.response_seq` ->
 //! prediction_response -> prediction_request (the response's `cause`).
 
+use crate::ReportError;
 use flashmm_core::event::{
     Body, Entry, Input, Output, PlaceOrder, PredictionRequest, PredictionResponse, QuoteDecision,
 };
 use flashmm_journal::Journal;
-use crate::ReportError;
 use std::collections::BTreeMap;
 
 /// One entry on the chain, and the field that led to it.

@@ -1,11 +1,11 @@
 //! The market around a fill, rebuilt from the session stream: the book just before and just
 //! after it, the trades within two seconds, and the mid path for its chart.
 
+use crate::ReportError;
 use flashmm_core::book::Book;
 use flashmm_core::event::{Body, Entry, Input, Level, Side};
-use flashmm_journal::Journal;
 use flashmm_journal::stream::session_stream;
-use crate::ReportError;
+use flashmm_journal::Journal;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, VecDeque};
 

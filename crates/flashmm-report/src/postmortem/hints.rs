@@ -5,11 +5,11 @@
 
 use super::chain::Chain;
 use super::context::Context;
-use flashmm_core::config::Config;
-use flashmm_core::quote::round_price;
-use flashmm_core::event::{Bound, Fill, Side};
 use crate::horizon::Horizon;
 use crate::markout::Mark;
+use flashmm_core::config::Config;
+use flashmm_core::event::{Bound, Fill, Side};
+use flashmm_core::quote::round_price;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 

@@ -2,11 +2,11 @@
 
 use super::context::BookView;
 use super::{FillStudy, Postmortem};
-use flashmm_core::event::Side;
-use flashmm_core::event::when;
 use crate::chart::{self, Chart, Event, Marker, Shape, XAxis};
 use crate::html::{signed, Cell, Page};
 use crate::markout::Mark;
+use flashmm_core::event::when;
+use flashmm_core::event::Side;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 

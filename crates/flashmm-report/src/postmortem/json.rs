@@ -2,8 +2,8 @@
 
 use super::context::{BookView, TradeNear};
 use super::{FillStudy, Postmortem, Select};
-use flashmm_core::event::when;
 use crate::markout::Mark;
+use flashmm_core::event::when;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::{json, Map, Value};

@@ -16,13 +16,13 @@ use super::horizon::Horizon;
 use super::markout::{FillMarks, Mark, Markouts};
 use super::select::{self, Picked};
 use super::ReportError;
-use flashmm_core::book::Book;
-use flashmm_core::position::Position;
-use flashmm_core::event::{Body, Entry, Fill, Input};
-use flashmm_journal::Journal;
-use flashmm_journal::stream::session_stream;
 use chain::Chain;
 use context::Context;
+use flashmm_core::book::Book;
+use flashmm_core::event::{Body, Entry, Fill, Input};
+use flashmm_core::position::Position;
+use flashmm_journal::stream::session_stream;
+use flashmm_journal::Journal;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 

@@ -2,9 +2,9 @@
 
 use super::context::BookView;
 use super::{FillStudy, Postmortem, Select};
-use flashmm_core::event::{Level, Side};
-use flashmm_core::event::when;
 use crate::markout::Mark;
+use flashmm_core::event::when;
+use flashmm_core::event::{Level, Side};
 use rust_decimal::Decimal;
 use std::fmt::Write;
 

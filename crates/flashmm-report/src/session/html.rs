@@ -1,10 +1,10 @@
 //! `flashmm report --html FILE`: the session on one self-contained page.
 
 use super::SessionView;
-use flashmm_core::event::{RiskKind, Side};
-use flashmm_core::event::when;
 use crate::chart::{self, Chart, Event, Histogram, Marker, Shape, XAxis};
 use crate::html::{signed, Cell, Page};
+use flashmm_core::event::when;
+use flashmm_core::event::{RiskKind, Side};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde_json::Value;

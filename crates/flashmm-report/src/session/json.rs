@@ -2,8 +2,8 @@
 //! gives the same bytes.
 
 use super::{quantile, SessionView};
-use flashmm_core::event::when;
 use crate::chart::Bins;
+use flashmm_core::event::when;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};

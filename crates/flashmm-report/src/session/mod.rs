@@ -13,8 +13,8 @@ use super::{ReportError, SessionReport, Summary};
 use flashmm_core::event::{
     Body, Entry, Input, Liquidity, Output, PredictorGate, PredictorKind, RiskKind, Side, TokenUsage,
 };
-use flashmm_journal::Journal;
 use flashmm_journal::stream::session_stream;
+use flashmm_journal::Journal;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;

@@ -2,12 +2,10 @@
 
 use super::FeedEvent;
 use crate::backoff::Backoff;
+use crate::citrex::client::CitrexClient;
+use crate::citrex::wire::{AccountParams, Depth, LoginParams, RpcMessage, Subscribe, WsTrade};
 use flashmm_core::config::CitrexConfig;
 use flashmm_core::event::{BookSnapshot, FeedState, FeedStatus, Input, Level, Side, Symbol, Trade};
-use crate::citrex::client::CitrexClient;
-use crate::citrex::wire::{
-    AccountParams, Depth, LoginParams, RpcMessage, Subscribe, WsTrade,
-};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

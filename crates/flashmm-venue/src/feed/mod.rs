@@ -5,8 +5,8 @@
 pub mod citrex;
 pub mod sei;
 
-use flashmm_core::event::{ChainHead, FeedStatus, Input};
 use crate::citrex::wire::AccountUpdate;
+use flashmm_core::event::{ChainHead, FeedStatus, Input};
 use std::time::Instant;
 
 #[derive(Debug)]
