@@ -1,8 +1,11 @@
-//! After the account stream reconnects, updates sent while it was away are lost. The venue's
-//! open orders and position are read back over REST and compared with ours; every difference
-//! becomes a journaled input, so replay sees the same corrections.
+//! Our account at the venue, squared with the journal. At start, orders left resting are
+//! canceled and the venue's position adopted; at stop, everything is canceled. After the account
+//! stream reconnects (updates sent while it was away are lost), the venue's open orders and
+//! position are read back over REST and compared with ours. Every difference becomes a journaled
+//! input, so replay sees the same corrections.
 
-use super::{Live, LiveError, Reply};
+use super::tracker::Reply;
+use super::{Live, LiveError};
 use flashmm_core::event::{Input, PositionSync, WireAction};
 use flashmm_venue::citrex::client::VenueError;
 use flashmm_venue::citrex::wire::{VenueOrder, VenuePosition};
@@ -24,6 +27,95 @@ pub(super) struct AccountCheck {
 }
 
 impl Live {
+    /// Cancels everything we have at the venue, per product, and waits for the answer.
+    pub(super) async fn cancel_everything(&mut self, why: &str) -> Result<(), LiveError> {
+        let Some(c) = self.citrex.as_ref() else {
+            return Ok(());
+        };
+        let req = c.client.sign_cancel_all(c.product.id)?;
+        let dry = c.dry_run;
+        let client = c.client.clone();
+        self.wire(
+            WireAction::CancelAll,
+            None,
+            None,
+            serde_json::to_string(&req).unwrap_or_default(),
+            !dry,
+            None,
+        )?;
+        self.flush(true)?;
+        if dry {
+            return Ok(());
+        }
+        let r = tokio::time::timeout(Duration::from_secs(10), client.cancel_all(&req)).await;
+        let note = match r {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => format!("cancel-all ({why}) failed: {e}"),
+            Err(_) => format!("cancel-all ({why}) timed out"),
+        };
+        self.wire(WireAction::Failure, None, None, note, true, None)?;
+        Ok(())
+    }
+
+    /// At start: cancel whatever is resting at the venue and adopt its position, journaling each
+    /// correction; only then may the core quote.
+    pub(super) async fn reconcile(&mut self) -> Result<(), LiveError> {
+        let Some(c) = self.citrex.as_ref() else {
+            return Ok(());
+        };
+        let client = c.client.clone();
+        let product = c.product.clone();
+        let open = client.open_orders().await?;
+        let ours: Vec<VenueOrder> = open
+            .into_iter()
+            .filter(|o| o.product_id == product.id)
+            .collect();
+        for o in &ours {
+            let body = serde_json::to_string(o).unwrap_or_default();
+            self.wire(WireAction::Reconcile, None, Some(o.nonce), body, true, None)?;
+        }
+        if !ours.is_empty() {
+            self.cancel_everything("reconcile: orders left at the venue")
+                .await?;
+        }
+        let positions = client.positions().await?;
+        let (qty, avg) = positions
+            .iter()
+            .find(|p| p.product_id == product.id)
+            .map(|p| (p.quantity.to_decimal(), p.avg_entry_price.to_decimal()))
+            .unwrap_or_default();
+        let note = format!(
+            "GET /positionRisk at start; {} orders found at the venue and canceled",
+            ours.len()
+        );
+        self.input(
+            Input::PositionSync(PositionSync {
+                symbol: self.symbol,
+                qty,
+                avg_price: avg,
+                note,
+            }),
+            None,
+            None,
+            None,
+        )?;
+        self.flush(true)
+    }
+
+    /// The account stream reconnected: journal it, then read the venue's account back.
+    pub(super) fn on_account_resynced(&mut self) -> Result<(), LiveError> {
+        self.wire(
+            WireAction::Reconcile,
+            None,
+            None,
+            "account stream reconnected; updates may have been missed: reading the venue's orders and position".into(),
+            false,
+            None,
+        )?;
+        self.check_account(0, Duration::ZERO);
+        Ok(())
+    }
+
     /// Reads the venue's open orders and positions in the background; the answer comes back as
     /// `Reply::AccountChecked`.
     pub(super) fn check_account(&mut self, attempt: u32, delay: Duration) {

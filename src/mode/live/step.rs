@@ -1,0 +1,249 @@
+//! One step of the live loop: an input is journaled, the core reads it, what it decided is
+//! journaled, and then acted on. Order requests are on disk (one fsync per batch) before they leave.
+
+use super::metrics::Latency;
+use super::tracker::{replace_pairs, Reply, VenueCall};
+use super::{Live, LiveError, LivePredictor};
+use flashmm_core::event::{
+    Body, Entry, Input, Output, PredictionRequest, PredictorGate, WireAction, WireRecord,
+};
+use flashmm_core::Cause;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Journal time: wall clock, never going backwards.
+#[derive(Default)]
+pub(super) struct Clock {
+    last: i64,
+}
+
+impl Clock {
+    pub(super) fn now(&mut self) -> i64 {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0);
+        self.last = wall.max(self.last + 1);
+        self.last
+    }
+}
+
+pub(super) fn wall_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+impl Live {
+    pub(super) fn ts(&mut self) -> i64 {
+        self.clock.now()
+    }
+
+    pub(super) fn append(
+        &mut self,
+        ts: i64,
+        venue_ts: Option<i64>,
+        cause: Option<u64>,
+        body: Body,
+    ) -> Result<u64, LiveError> {
+        let mut e = Entry {
+            seq: 0,
+            ts_ns: ts,
+            venue_ts_ns: venue_ts,
+            session: self.session,
+            cause,
+            body,
+        };
+        self.writer.append(&mut e)?;
+        self.dirty_journal = true;
+        Ok(e.seq)
+    }
+
+    pub(super) fn wire(
+        &mut self,
+        action: WireAction,
+        cid: Option<u64>,
+        nonce: Option<u64>,
+        body: String,
+        sent: bool,
+        cause: Option<u64>,
+    ) -> Result<u64, LiveError> {
+        let ts = self.ts();
+        self.append(
+            ts,
+            None,
+            cause,
+            Body::Wire(Box::new(WireRecord {
+                action,
+                cid,
+                nonce,
+                body,
+                sent,
+            })),
+        )
+    }
+
+    pub(super) fn flush(&mut self, fsync: bool) -> Result<(), LiveError> {
+        let t = Instant::now();
+        self.writer.flush(fsync)?;
+        self.metrics
+            .record(Latency::JournalFlush, t.elapsed().as_nanos() as u64);
+        self.last_flush = Instant::now();
+        self.dirty_journal = false;
+        Ok(())
+    }
+
+    /// Journal an input, let the core read it, journal what it decided, and act.
+    pub(super) fn input(
+        &mut self,
+        input: Input,
+        venue_ts: Option<i64>,
+        cause: Option<u64>,
+        received: Option<Instant>,
+    ) -> Result<(), LiveError> {
+        let ts = self.ts();
+        if let Some(sim) = self.sim.as_mut() {
+            sim.on_market(ts, &input);
+        }
+        let mut e = Entry {
+            seq: 0,
+            ts_ns: ts,
+            venue_ts_ns: venue_ts,
+            session: self.session,
+            cause,
+            body: Body::Input(input),
+        };
+        self.writer.append(&mut e)?;
+        self.dirty_journal = true;
+        self.engine.on_event(&e, &mut self.out);
+        if let Some(r) = received {
+            self.metrics
+                .record(Latency::FrameToDecision, r.elapsed().as_nanos() as u64);
+        }
+        self.act(e.seq, ts)?;
+        for (input, cause) in std::mem::take(&mut self.pending_inputs) {
+            self.input(input, None, cause, None)?;
+        }
+        self.deliver_sim_reports()
+    }
+
+    fn act(&mut self, input_seq: u64, ts: i64) -> Result<(), LiveError> {
+        let out = std::mem::take(&mut self.out);
+        self.seqs.clear();
+        let decided = Instant::now();
+        let mut outputs = 0u64;
+        for em in &out {
+            let cause = match em.cause {
+                Cause::Input => input_seq,
+                Cause::Emitted(i) => self.seqs.get(i).copied().unwrap_or(input_seq),
+            };
+            let seq = self.append(ts, None, Some(cause), Body::Output(em.output.clone()))?;
+            self.seqs.push(seq);
+            outputs += 1;
+        }
+        self.metrics.entries(1, outputs);
+        // Orders first: sign and journal every request, one flush, then send.
+        let mut sends: Vec<VenueCall> = Vec::new();
+        let pairs = if self.citrex.is_some() {
+            replace_pairs(&out, &self.engine)
+        } else {
+            Vec::new()
+        };
+        for (i, em) in out.iter().enumerate() {
+            let seq = self.seqs[i];
+            match &em.output {
+                Output::PlaceOrder(p) => {
+                    self.place_seq.insert(p.cid, seq);
+                    if let Some(sim) = self.sim.as_mut() {
+                        sim.venue.submit(ts, p);
+                    }
+                    if self.citrex.is_some() {
+                        let replaced = pairs
+                            .iter()
+                            .find(|(_, new)| *new == p.cid)
+                            .map(|(old, _)| *old);
+                        if let Some(send) = self.sign_place(p, seq, replaced)? {
+                            sends.push(send);
+                        }
+                    }
+                }
+                Output::CancelOrder(c) => {
+                    if let Some(sim) = self.sim.as_mut() {
+                        sim.venue.cancel(ts, c.cid);
+                    }
+                    if self.citrex.is_some() && !pairs.iter().any(|(old, _)| *old == c.cid) {
+                        if let Some(send) = self.sign_cancel(c.cid, seq)? {
+                            sends.push(send);
+                        }
+                    }
+                }
+                Output::PredictionRequest(r) => {
+                    self.request_seq.insert(r.request_id, seq);
+                    self.ask(r, ts);
+                }
+                Output::PredictorStatus(s) => self.metrics.breaker(match s.gate {
+                    PredictorGate::Open => "open",
+                    PredictorGate::BreakerOpen => "breaker_open",
+                    PredictorGate::HalfOpen => "half_open",
+                    _ => "over_budget",
+                }),
+                Output::QuoteDecision(q) => {
+                    let spread = match (q.bids.first(), q.asks.first()) {
+                        (Some(b), Some(a)) if !q.features.mid.is_zero() => {
+                            ((a.price - b.price) / q.features.mid * Decimal::from(10_000)).to_f64()
+                        }
+                        _ => None,
+                    };
+                    let pnl = self
+                        .engine
+                        .position()
+                        .pnl(q.features.mid)
+                        .total
+                        .to_f64()
+                        .unwrap_or(0.0);
+                    let pos = self.engine.position().qty().to_f64().unwrap_or(0.0);
+                    self.metrics
+                        .book(pos, pnl, self.engine.orders().len() as u64, spread);
+                }
+                Output::RiskAction(_) => {}
+            }
+        }
+        self.out = out;
+        self.out.clear();
+        if !sends.is_empty() {
+            // The intent is on disk before the order leaves.
+            self.flush(true)?;
+            let wire = Instant::now();
+            self.metrics.record(
+                Latency::DecisionToWire,
+                wire.duration_since(decided).as_nanos() as u64,
+            );
+            for send in sends {
+                self.send(send);
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks the model: a local one answers at once, Azure in the background; either way the
+    /// answer comes back as `Reply::Predicted`.
+    fn ask(&mut self, r: &PredictionRequest, ts: i64) {
+        match &mut self.predictor {
+            LivePredictor::Local(p) => {
+                let resp = p.answer(r, ts);
+                let _ = self.replies.try_send(Reply::Predicted(Box::new(resp)));
+            }
+            LivePredictor::Azure(client) => {
+                let client = client.clone();
+                let req = r.clone();
+                let tx = self.replies.clone();
+                tokio::spawn(async move {
+                    let resp = client.call(&req).await;
+                    let _ = tx.send(Reply::Predicted(Box::new(resp))).await;
+                });
+            }
+        }
+    }
+}
