@@ -1,0 +1,232 @@
+//! `flashmm journal`: import market data or a JSONL export, export entries, list sessions and
+//! verify the hash chain.
+
+use super::open;
+use anyhow::{bail, Context, Result};
+use clap::{Subcommand, ValueEnum};
+use flashmm_core::event::{when, Symbol};
+use flashmm_journal::binance::{self, ImportOptions};
+use flashmm_journal::{jsonl, Verified};
+use std::io::{BufReader, Write};
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(super) enum ImportFormat {
+    /// hftbacktest collector recording of Binance streams (`<ns> <json>` lines, gzip or plain).
+    Binance,
+    /// A `flashmm journal export` file.
+    Jsonl,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum ExportFormat {
+    /// Every entry, one JSON object a line, with chain hashes (importable).
+    Jsonl,
+    /// One CSV table per kind (see docs/export.md).
+    Csv,
+    /// One Parquet table per kind (see docs/export.md).
+    Parquet,
+}
+
+#[derive(Subcommand)]
+pub(super) enum JournalCmd {
+    /// Import market data or a JSONL export.
+    Import {
+        #[arg(long, value_enum)]
+        format: ImportFormat,
+        file: PathBuf,
+        /// Stop at the first malformed line instead of counting and skipping it.
+        #[arg(long)]
+        strict: bool,
+        /// On an update-id gap, mark it and resync at the next snapshot instead of failing.
+        #[arg(long)]
+        allow_gaps: bool,
+        /// Symbol for recordings whose lines do not name one.
+        #[arg(long)]
+        symbol: Option<String>,
+        /// Import a file even if the journal already has it.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write entries out: JSONL (every entry, decimals as strings, with chain hashes), or CSV
+    /// and Parquet tables, one per kind (see docs/export.md).
+    Export {
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+        /// Only this session (for csv and parquet, with the market entries it references).
+        #[arg(long, value_name = "ID")]
+        session: Option<u64>,
+        /// csv and parquet: the tables to write, e.g. fills,quotes (default: all).
+        #[arg(long, value_name = "LIST")]
+        kinds: Option<String>,
+        /// jsonl: output file, stdout if omitted. csv and parquet: a directory that gets one
+        /// file per table, or a file ending in .csv or .parquet when --kinds names one table.
+        out: Option<PathBuf>,
+    },
+    /// List sessions with their entry counts and time ranges.
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the hash chain and that every entry decodes; report the first broken link.
+    Verify,
+}
+
+pub(super) fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32> {
+    match cmd {
+        JournalCmd::Import {
+            format,
+            file,
+            strict,
+            allow_gaps,
+            symbol,
+            force,
+        } => {
+            let journal = open(dir)?;
+            let mut writer = journal.writer()?;
+            match format {
+                ImportFormat::Binance => {
+                    let symbol = symbol
+                        .map(|s| Symbol::new(&s.to_ascii_uppercase()))
+                        .transpose()
+                        .context("--symbol")?;
+                    let opts = ImportOptions {
+                        strict,
+                        allow_gaps,
+                        symbol,
+                        force,
+                    };
+                    let (id, stats) = binance::import(&mut writer, &file, &opts)
+                        .with_context(|| format!("importing {}", file.display()))?;
+                    println!(
+                        "imported {} as session {id}: {}",
+                        file.display(),
+                        stats.summary()
+                    );
+                    for (line, why) in &stats.malformed_lines {
+                        eprintln!("  malformed line {line}: {why}");
+                    }
+                }
+                ImportFormat::Jsonl => {
+                    let f = std::fs::File::open(&file)
+                        .with_context(|| format!("opening {}", file.display()))?;
+                    let n = jsonl::import(&mut writer, &mut BufReader::new(f))
+                        .with_context(|| format!("importing {}", file.display()))?;
+                    println!("imported {n} entries from {}", file.display());
+                }
+            }
+            writer.close()?;
+            Ok(0)
+        }
+        JournalCmd::Export {
+            format: format @ (ExportFormat::Csv | ExportFormat::Parquet),
+            session,
+            kinds,
+            out,
+        } => {
+            use flashmm_report::export::{self, Format};
+            let Some(out) = out else {
+                bail!("journal export --format csv|parquet needs OUT: a directory for one file per table, or a .csv/.parquet file with --kinds naming one table");
+            };
+            let format = if format == ExportFormat::Csv {
+                Format::Csv
+            } else {
+                Format::Parquet
+            };
+            let tables = export::parse_kinds(kinds.as_deref())?;
+            let journal = open(dir)?;
+            let written = export::export(&journal, session, &tables, format, &out)?;
+            for w in &written {
+                eprintln!("{:>9} rows  {}", w.rows, w.path.display());
+            }
+            Ok(0)
+        }
+        JournalCmd::Export {
+            format: ExportFormat::Jsonl,
+            session,
+            kinds,
+            out,
+        } => {
+            if kinds.is_some() {
+                bail!("--kinds applies to --format csv and parquet; a JSONL export holds every entry, so it can be imported again");
+            }
+            let journal = open(dir)?;
+            let n = match &out {
+                Some(path) => {
+                    let f = std::fs::File::create(path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    let mut w = std::io::BufWriter::new(f);
+                    jsonl::export(&journal, session, &mut w)?
+                }
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut w = std::io::BufWriter::new(stdout.lock());
+                    jsonl::export(&journal, session, &mut w)?
+                }
+            };
+            eprintln!("exported {n} entries");
+            Ok(0)
+        }
+        JournalCmd::Ls { json } => {
+            let journal = open(dir)?;
+            let sessions = journal.sessions()?;
+            if json {
+                println!("{}", serde_json::to_string(&sessions)?);
+                return Ok(0);
+            }
+            if sessions.is_empty() {
+                println!("journal {} is empty; try `flashmm backtest --predictor rules` or `flashmm journal import`", dir.display());
+                return Ok(0);
+            }
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "{:>7}  {:<8}  {:>9}  {:<17}  {:<24}  {:<24}  {:<11}  label",
+                "session", "mode", "entries", "seqs", "from", "to", "status"
+            )?;
+            for s in sessions {
+                let status = match &s.status {
+                    // We hold the lock, so no process is still writing it.
+                    None => "unfinished".to_string(),
+                    Some(flashmm_core::event::SessionStatus::Completed) => "completed".into(),
+                    Some(flashmm_core::event::SessionStatus::Interrupted) => "interrupted".into(),
+                    Some(flashmm_core::event::SessionStatus::Failed(_)) => "failed".into(),
+                };
+                writeln!(
+                    out,
+                    "{:>7}  {:<8}  {:>9}  {:<17}  {:<24}  {:<24}  {:<11}  {}",
+                    s.id,
+                    s.mode.as_str(),
+                    s.entries,
+                    format!("{}..{}", s.first_seq, s.last_seq),
+                    when::format(s.first_ts),
+                    when::format(s.last_ts),
+                    status,
+                    s.label
+                )?;
+            }
+            Ok(0)
+        }
+        JournalCmd::Verify => {
+            let journal = open(dir)?;
+            match journal.verify()? {
+                Verified::Intact { entries, head } => {
+                    println!(
+                        "journal {} is intact: {entries} entries, head hash {}",
+                        dir.display(),
+                        binance::hex(&head)
+                    );
+                    Ok(0)
+                }
+                Verified::Broken {
+                    checked,
+                    seq,
+                    detail,
+                } => {
+                    println!("journal {} is broken at seq {seq}: {detail} ({checked} entries before it are intact)", dir.display());
+                    Ok(1)
+                }
+            }
+        }
+    }
+}
