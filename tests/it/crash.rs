@@ -5,7 +5,7 @@ use crate::common;
 
 use flashmm_journal::{Journal, Verified};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn long_recording(path: &std::path::Path, trades: u64) {
     let mut lines = vec![common::snapshot(
@@ -26,17 +26,34 @@ fn long_recording(path: &std::path::Path, trades: u64) {
     common::gz(path, &lines.join("\n"));
 }
 
+/// The size of sled's log file under `<journal>/db`, which only grows while an import appends.
+fn log_bytes(journal: &std::path::Path) -> u64 {
+    std::fs::metadata(journal.join("db").join("db")).map_or(0, |m| m.len())
+}
+
 #[test]
 fn a_journal_killed_mid_write_reopens_intact() {
     let dir = tempfile::tempdir().unwrap();
     let rec = dir.path().join("long.gz");
     long_recording(&rec, 300_000);
+    // Each trial kills the import once sled's log file has grown to its mark. The journal is
+    // locked while the child lives, so its files are all the test can watch. A fresh journal's
+    // log is a few hundred bytes and sled writes it a 512 KiB segment at a time; this import
+    // ends with about 11 MiB. Marks from the first segment to about half way put every kill
+    // at a point in the import rather than in time, so it lands mid-write on any machine.
+    const KIB: u64 = 1024;
+    let thresholds = [
+        512 * KIB,
+        1024 * KIB,
+        2048 * KIB,
+        3072 * KIB,
+        4096 * KIB,
+        6144 * KIB,
+    ];
+    let deadline = Duration::from_secs(60);
     let mut partial = 0;
     let mut complete = 0;
-    for (trial, delay_ms) in [300u64, 600, 900, 1200, 1600, 2000, 2500, 3000, 4000]
-        .iter()
-        .enumerate()
-    {
+    for (trial, &kill_at) in thresholds.iter().enumerate() {
         let j = dir.path().join(format!("j{trial}"));
         let mut child = Command::new(env!("CARGO_BIN_EXE_flashmm"))
             .args([
@@ -52,7 +69,31 @@ fn a_journal_killed_mid_write_reopens_intact() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(*delay_ms));
+        let started = Instant::now();
+        let exited = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if log_bytes(&j) >= kill_at {
+                break None;
+            }
+            if started.elapsed() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "trial {trial}: after {deadline:?} the import had written {} bytes of log, short of {kill_at}",
+                    log_bytes(&j)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        if let Some(status) = exited {
+            // Done before the log reached the mark: a complete import, checked like the rest.
+            assert!(
+                status.success(),
+                "trial {trial}: the import failed: {status}"
+            );
+        }
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         if !j.join("db").exists() {
@@ -86,13 +127,30 @@ fn a_journal_killed_mid_write_reopens_intact() {
                 } else {
                     complete += 1;
                 }
+                eprintln!(
+                    "trial {trial}: {} at {} KiB of log, {entries} entries survived, {}",
+                    if exited.is_some() {
+                        "exited before the kill"
+                    } else {
+                        "killed"
+                    },
+                    kill_at / KIB,
+                    if s.status.is_none() {
+                        "unfinished"
+                    } else {
+                        "complete"
+                    }
+                );
             }
         }
         // And it takes new writes after the crash.
         let mut w = journal.writer().unwrap();
         w.flush(true).unwrap();
     }
-    assert!(partial + complete > 0, "no trial got as far as writing");
+    assert!(
+        partial > 0,
+        "no trial was cut mid-write ({complete} imports completed before their kill)"
+    );
     eprintln!("{partial} partial and {complete} complete imports survived a kill -9");
 }
 

@@ -1,13 +1,14 @@
 //! The live engine end to end against a fake Citrex (REST + WebSocket, checking every EIP-712
 //! signature) and a fake Sei node, all on 127.0.0.1.
 
-use flashmm_core::event::*;
-use flashmm_testkit::sei::FakeSei;
-use flashmm_journal::Journal;
+use crate::common::{poll_until, wait_for, wait_for_async, PATIENCE};
 use flashmm::mode::live::{self, LiveArgs, LivePredictor, VenueMode};
+use flashmm_core::event::*;
 use flashmm_core::signal::rules::Rules;
-use flashmm_venue::citrex::eip712::Signer;
+use flashmm_journal::Journal;
 use flashmm_testkit::citrex::{FakeCitrex, FakeConfig};
+use flashmm_testkit::sei::FakeSei;
+use flashmm_venue::citrex::eip712::Signer;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use std::sync::Arc;
@@ -52,15 +53,28 @@ pub fn sets(w: &World) -> Vec<String> {
     ]
 }
 
-async fn until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let end = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(
-            tokio::time::Instant::now() < end,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// A backstop only: every test stops its engine itself, once what it waits for has happened,
+/// and a loaded machine must not reach this first.
+const RUN_FOR: Duration = Duration::from_secs(300);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One sample of the engine's `GET /metrics`; `None` while nothing serves it.
+async fn metric(port: u16, name: &str) -> Option<f64> {
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 fn signer() -> Arc<Signer> {
@@ -85,33 +99,39 @@ async fn quotes_fills_shuts_down_cleanly_and_replays() {
         predictor: LivePredictor::Local(Box::new(Rules {
             signal_bps: dec!(2),
         })),
-        run_for: Some(Duration::from_secs(30)),
+        run_for: Some(RUN_FOR),
         stop: Some(stop_rx),
     };
     let writer = journal.writer().unwrap();
     drop(journal);
     let engine = tokio::spawn(live::run(writer, args));
     let me = signer().address();
-    until("three bids and three asks resting", 10, || {
+    wait_for(PATIENCE, "three bids and three asks resting", || {
         w.fake.open_orders(me).len() == 6
     })
     .await;
     let orders = w.fake.open_orders(me);
-    let best_bid = orders
+    let bid = orders
         .iter()
         .filter(|o| o.is_buy)
-        .map(|o| o.price.to_decimal())
-        .max()
+        .max_by_key(|o| o.price.to_decimal())
         .unwrap();
+    let best_bid = bid.price.to_decimal();
     assert!(best_bid < dec!(60001), "post-only bids stay below the ask");
     // A seller sweeps through our best bid.
     w.fake
         .trade("btcperp", best_bid - Decimal::ONE, dec!(0.001), false);
-    until("the fill to reach the venue's position", 5, || {
+    wait_for(PATIENCE, "the fill to reach the venue's position", || {
         !w.fake.positions(me).is_empty()
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // The engine learns the level is empty only from the fill, which it journals before acting
+    // on it: a new order in the filled one's place means the fill is in the journal.
+    wait_for(PATIENCE, "the filled bid replaced at the venue", || {
+        let open = w.fake.open_orders(me);
+        open.len() == 6 && open.iter().all(|o| o.id != bid.id)
+    })
+    .await;
     stop_tx.send(true).unwrap();
     let outcome = engine.await.unwrap().unwrap();
     assert_eq!(outcome.status, SessionStatus::Completed);
@@ -183,7 +203,7 @@ fn args(w: &World, extra: &[&str], stop: watch::Receiver<bool>) -> LiveArgs {
         predictor: LivePredictor::Local(Box::new(Rules {
             signal_bps: dec!(2),
         })),
-        run_for: Some(Duration::from_secs(40)),
+        run_for: Some(RUN_FOR),
         stop: Some(stop),
     }
 }
@@ -233,33 +253,36 @@ async fn a_disconnect_resyncs_a_stale_feed_and_a_chain_halt_pull_the_quotes() {
     let w = world().await;
     let (stop, engine) = spawn(&w, &[]);
     let me = signer().address();
-    until("quotes", 10, || w.fake.open_orders(me).len() == 6).await;
+    wait_for(PATIENCE, "quotes", || w.fake.open_orders(me).len() == 6).await;
     // The venue's sockets drop: the engine reconnects, resubscribes and reloads the book.
+    let before: Vec<String> = w.fake.open_orders(me).into_iter().map(|o| o.id).collect();
     w.fake.drop_connections();
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    until("quotes again after the reconnect", 10, || {
-        w.fake.open_orders(me).len() == 6
+    // The drop pulls the quotes and the reloaded book brings them back. Six open orders alone
+    // could still be the old ladder, before the engine has seen the drop; six new ones cannot.
+    wait_for(PATIENCE, "quotes again after the reconnect", || {
+        let open = w.fake.open_orders(me);
+        open.len() == 6 && open.iter().all(|o| !before.contains(&o.id))
     })
     .await;
     // The market goes quiet: after risk.stale_feed_ms the quotes come down.
     w.fake.pause_market(true);
-    until("quotes pulled on a stale feed", 10, || {
+    wait_for(PATIENCE, "quotes pulled on a stale feed", || {
         w.fake.open_orders(me).is_empty()
     })
     .await;
     w.fake.pause_market(false);
-    until("quotes back when data returns", 10, || {
+    wait_for(PATIENCE, "quotes back when data returns", || {
         w.fake.open_orders(me).len() == 6
     })
     .await;
     // The chain stops making blocks: settlement is stalled, the quotes come down.
     w.sei.halt(true);
-    until("quotes pulled on a chain halt", 10, || {
+    wait_for(PATIENCE, "quotes pulled on a chain halt", || {
         w.fake.open_orders(me).is_empty()
     })
     .await;
     w.sei.halt(false);
-    until("quotes back when blocks resume", 10, || {
+    wait_for(PATIENCE, "quotes back when blocks resume", || {
         w.fake.open_orders(me).len() == 6
     })
     .await;
@@ -287,7 +310,7 @@ async fn a_post_only_reject_and_a_429_are_handled_and_journaled() {
     let w = world().await;
     let (stop, engine) = spawn(&w, &[]);
     let me = signer().address();
-    until("quotes", 10, || w.fake.open_orders(me).len() == 6).await;
+    wait_for(PATIENCE, "quotes", || w.fake.open_orders(me).len() == 6).await;
     // The next order meets a rate limit once: the client waits retry-after and tries again.
     w.fake.fail_next("POST", "/order", 429, 1);
     let best_bid = w
@@ -299,7 +322,7 @@ async fn a_post_only_reject_and_a_429_are_handled_and_journaled() {
         .max()
         .unwrap();
     w.fake.trade("btcperp", best_bid, dec!(0.001), false);
-    until("the 429 and the retry", 10, || {
+    wait_for(PATIENCE, "the 429 and the retry", || {
         let r = w.fake.requests();
         let posts: Vec<u16> = r
             .iter()
@@ -309,7 +332,7 @@ async fn a_post_only_reject_and_a_429_are_handled_and_journaled() {
         posts.windows(2).any(|p| p == [429, 200])
     })
     .await;
-    until("quotes whole again", 10, || {
+    wait_for(PATIENCE, "quotes whole again", || {
         w.fake.open_orders(me).len() == 6
     })
     .await;
@@ -330,7 +353,7 @@ async fn a_post_only_reject_and_a_429_are_handled_and_journaled() {
         vec![(best_bid - dec!(3), dec!(1))],
     );
     w.fake.trade("btcperp", best_bid, dec!(0.001), false);
-    until("a refused post-only order", 10, || {
+    wait_for(PATIENCE, "a refused post-only order", || {
         w.fake
             .requests()
             .iter()
@@ -357,27 +380,36 @@ async fn a_post_only_reject_and_a_429_are_handled_and_journaled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kill_switch_cancels_everything_until_resumed() {
     let w = world().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let control = format!("live.control_addr=\"127.0.0.1:{port}\"");
-    let (stop, engine) = spawn(&w, &[control.as_str()]);
+    let metrics_port = free_port();
+    let metrics = format!("live.metrics_addr=\"127.0.0.1:{metrics_port}\"");
+    let (stop, engine) = spawn(&w, &[control.as_str(), metrics.as_str()]);
     let me = signer().address();
-    until("quotes", 10, || w.fake.open_orders(me).len() == 6).await;
+    wait_for(PATIENCE, "quotes", || w.fake.open_orders(me).len() == 6).await;
     let addr = format!("127.0.0.1:{port}");
-    flashmm::mode::live::control::send(&addr, "/kill").await.unwrap();
-    until("everything canceled", 10, || {
+    flashmm::mode::live::control::send(&addr, "/kill")
+        .await
+        .unwrap();
+    wait_for(PATIENCE, "everything canceled", || {
         w.fake.open_orders(me).is_empty()
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Not quoting is only shown by chances to quote going by: let the engine decide on a score
+    // more inputs (market frames, blocks) while halted, however long that takes.
+    let inputs = || metric(metrics_port, "flashmm_entries_in_total");
+    let halted_at = inputs().await.expect("the metrics endpoint");
+    wait_for_async(
+        PATIENCE,
+        "the engine reading inputs while halted",
+        || async move { inputs().await.is_some_and(|n| n >= halted_at + 20.0) },
+    )
+    .await;
     assert!(w.fake.open_orders(me).is_empty(), "no quoting while killed");
     flashmm::mode::live::control::send(&addr, "/resume")
         .await
         .unwrap();
-    until("quotes after resume", 10, || {
+    wait_for(PATIENCE, "quotes after resume", || {
         w.fake.open_orders(me).len() == 6
     })
     .await;
@@ -399,11 +431,7 @@ async fn the_kill_switch_cancels_everything_until_resumed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paper_and_dry_run_send_no_orders_and_metrics_are_served() {
     let w = world().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut s = sets(&w);
     s.push(format!("live.metrics_addr=\"127.0.0.1:{port}\""));
     for (i, venue) in [VenueMode::Paper, VenueMode::DryRun(signer())]
@@ -421,14 +449,31 @@ async fn paper_and_dry_run_send_no_orders_and_metrics_are_served() {
             predictor: LivePredictor::Local(Box::new(Rules {
                 signal_bps: dec!(2),
             })),
-            run_for: Some(Duration::from_secs(30)),
+            run_for: Some(RUN_FOR),
             stop: Some(rx),
         };
         let engine = tokio::spawn(live::run(writer, a));
-        tokio::time::sleep(Duration::from_millis(1200)).await;
-        // A seller sweeps the book: the simulated venue fills our simulated bids.
-        w.fake.trade("btcperp", dec!(59900), dec!(0.01), false);
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // A seller sweeps the book: the simulated venue fills our simulated bids. A print fills
+        // only bids that have reached the simulated venue (after its entry latency, inside the
+        // engine) and only once the engine is subscribed, neither of which shows from here; so
+        // sweep again until one fills. The position gauge moves with the re-quote that follows
+        // a fill, which is journaled in the same step.
+        let filled = || async move {
+            metric(port, "flashmm_position")
+                .await
+                .is_some_and(|p| p != 0.0)
+        };
+        let end = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            w.fake.trade("btcperp", dec!(59900), dec!(0.01), false);
+            if poll_until(Duration::from_secs(1), filled).await {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < end,
+                "timed out after {PATIENCE:?} waiting for a simulated fill"
+            );
+        }
         if i == 0 {
             let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
                 .await
@@ -501,7 +546,7 @@ async fn a_moving_market_reprices_with_cancel_and_replace() {
     let w = world().await;
     let (stop, engine) = spawn(&w, &[]);
     let me = signer().address();
-    until("quotes", 10, || w.fake.open_orders(me).len() == 6).await;
+    wait_for(PATIENCE, "quotes", || w.fake.open_orders(me).len() == 6).await;
     // Up 5 dollars (0.8 bp): past the refresh tolerance, short of our resting asks (the fake
     // has no matching engine, so the book must not cross our own orders).
     w.fake.set_book(
@@ -509,14 +554,14 @@ async fn a_moving_market_reprices_with_cancel_and_replace() {
         vec![(dec!(60005), dec!(1))],
         vec![(dec!(60006), dec!(1))],
     );
-    until("a cancel-and-replace", 10, || {
+    wait_for(PATIENCE, "a cancel-and-replace", || {
         w.fake
             .requests()
             .iter()
             .any(|r| r.path.ends_with("/order/cancel-and-replace") && r.status == 200)
     })
     .await;
-    until("the ladder moved up", 10, || {
+    wait_for(PATIENCE, "the ladder moved up", || {
         let o = w.fake.open_orders(me);
         o.len() == 6
             && o.iter()
@@ -547,7 +592,7 @@ async fn an_unreachable_stream_falls_back_to_rest_polling() {
         ],
     );
     let me = signer().address();
-    until("quotes from a polled book", 20, || {
+    wait_for(PATIENCE, "quotes from a polled book", || {
         w.fake.open_orders(me).len() == 6
     })
     .await;
@@ -562,8 +607,8 @@ async fn an_unreachable_stream_falls_back_to_rest_polling() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_model_is_asked_asynchronously_in_live_mode() {
-    use flashmm_venue::azure::{AzureClient, Credential, Secret};
     use flashmm_testkit::azure::{Expect, FakeAzure, Reply};
+    use flashmm_venue::azure::{AzureClient, Credential, Secret};
     let w = world().await;
     let expect = Expect {
         api: flashmm_core::config::AzureApi::Deployments,
@@ -584,7 +629,10 @@ async fn the_model_is_asked_asynchronously_in_live_mode() {
     )
     .await
     .unwrap();
-    let cfg = flashmm::config::load(None, &sets(&w)).unwrap();
+    let metrics_port = free_port();
+    let mut s = sets(&w);
+    s.push(format!("live.metrics_addr=\"127.0.0.1:{metrics_port}\""));
+    let cfg = flashmm::config::load(None, &s).unwrap();
     let client = AzureClient::new(
         &cfg.azure,
         &azure.endpoint(),
@@ -600,12 +648,19 @@ async fn the_model_is_asked_asynchronously_in_live_mode() {
         cfg,
         venue: VenueMode::Paper,
         predictor: LivePredictor::Azure(Arc::new(client)),
-        run_for: Some(Duration::from_secs(30)),
+        run_for: Some(RUN_FOR),
         stop: Some(rx),
     };
     let engine = tokio::spawn(live::run(writer, a));
-    until("the model asked", 10, || !azure.received().is_empty()).await;
-    tokio::time::sleep(Duration::from_millis(2600)).await;
+    wait_for(PATIENCE, "the model asked", || !azure.received().is_empty()).await;
+    // The engine counts the answer and journals it in one step of its loop, and sees the stop
+    // only between steps.
+    wait_for_async(PATIENCE, "the model's answer", || async move {
+        metric(metrics_port, "flashmm_llm_calls_total")
+            .await
+            .is_some_and(|n| n >= 1.0)
+    })
+    .await;
     tx.send(true).unwrap();
     engine.await.unwrap().unwrap();
     let (_j, es) = entries(w.dir.path());
@@ -626,9 +681,11 @@ async fn the_model_is_asked_asynchronously_in_live_mode() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fill_missed_while_the_account_stream_was_away_is_caught_on_reconnect() {
     let w = world().await;
-    let (stop, engine) = spawn(&w, &[]);
+    let metrics_port = free_port();
+    let metrics = format!("live.metrics_addr=\"127.0.0.1:{metrics_port}\"");
+    let (stop, engine) = spawn(&w, &[metrics.as_str()]);
     let me = signer().address();
-    until("quotes", 10, || w.fake.open_orders(me).len() == 6).await;
+    wait_for(PATIENCE, "quotes", || w.fake.open_orders(me).len() == 6).await;
     // The account stream dies silently: the venue's pushes are lost from now on.
     w.fake.lose_account_pushes(true);
     let bid = w
@@ -645,19 +702,19 @@ async fn a_fill_missed_while_the_account_stream_was_away_is_caught_on_reconnect(
         size,
         false,
     );
-    until("the fill at the venue", 5, || {
+    wait_for(PATIENCE, "the fill at the venue", || {
         !w.fake.positions(me).is_empty()
     })
     .await;
     // Then the socket drops and comes back; the pushes sent meanwhile are gone for good.
     w.fake.drop_connections();
     w.fake.lose_account_pushes(false);
-    until("the filled level quoted again", 10, || {
+    wait_for(PATIENCE, "the filled level quoted again", || {
         w.fake.open_orders(me).len() == 6 && w.fake.open_orders(me).iter().all(|o| o.id != bid.id)
     })
     .await;
     // The check after the reconnect reads the position a second time.
-    until("the venue's position read again", 10, || {
+    wait_for(PATIENCE, "the venue's position read again", || {
         w.fake
             .requests()
             .iter()
@@ -666,7 +723,15 @@ async fn a_fill_missed_while_the_account_stream_was_away_is_caught_on_reconnect(
             >= 2
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The read is only half of it: the engine journals what it found when the answer comes
+    // back, and counts the check once all of it is in. (The re-quote above proves nothing:
+    // the market stream's drop pulls and re-places the whole ladder anyway.)
+    wait_for_async(PATIENCE, "the account check applied", || async move {
+        metric(metrics_port, "flashmm_account_checks_total")
+            .await
+            .is_some_and(|n| n >= 1.0)
+    })
+    .await;
     stop.send(true).unwrap();
     engine.await.unwrap().unwrap();
     let (j, es) = entries(w.dir.path());

@@ -1,11 +1,12 @@
 //! The live engine as a process: SIGTERM cancels everything; kill -9 and a restart reconcile
 //! with no duplicate order and no reused nonce; the key never shows in journal, logs or errors.
 
+use crate::common::{wait_for, PATIENCE};
 use flashmm_core::event::*;
-use flashmm_testkit::sei::FakeSei;
 use flashmm_journal::Journal;
-use flashmm_venue::citrex::eip712::Signer;
 use flashmm_testkit::citrex::{FakeCitrex, FakeConfig};
+use flashmm_testkit::sei::FakeSei;
+use flashmm_venue::citrex::eip712::Signer;
 use rust_decimal_macros::dec;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -40,17 +41,6 @@ fn start(
         .stderr(Stdio::from(err))
         .spawn()
         .unwrap()
-}
-
-async fn until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let end = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(
-            tokio::time::Instant::now() < end,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn signal(child: &Child, sig: &str) {
@@ -101,7 +91,7 @@ async fn sigterm_kill9_restart_and_the_key_stays_secret() {
 
     // 1. SIGTERM: cancel-all per product, then a clean exit.
     let child = start(&fake, &sei, &journal, &logs, 1);
-    until("quotes", 20, || fake.open_orders(me).len() == 6).await;
+    wait_for(PATIENCE, "quotes", || fake.open_orders(me).len() == 6).await;
     signal(&child, "-TERM");
     assert_eq!(exit(child).await, Some(0));
     assert_eq!(fake.cancel_all_count(), 1);
@@ -109,7 +99,7 @@ async fn sigterm_kill9_restart_and_the_key_stays_secret() {
 
     // 2. kill -9 leaves orders at the venue.
     let child = start(&fake, &sei, &journal, &logs, 2);
-    until("quotes", 20, || fake.open_orders(me).len() == 6).await;
+    wait_for(PATIENCE, "quotes", || fake.open_orders(me).len() == 6).await;
     signal(&child, "-KILL");
     exit(child).await;
     let left = fake.open_orders(me);
@@ -119,12 +109,14 @@ async fn sigterm_kill9_restart_and_the_key_stays_secret() {
     //    ladder at the venue, never a nonce twice.
     let child = start(&fake, &sei, &journal, &logs, 3);
     let mut most = 0;
-    until("the restarted engine quoting", 20, || {
+    wait_for(PATIENCE, "the restarted engine quoting", || {
         let n = fake.open_orders(me).len();
         most = most.max(n);
         fake.cancel_all_count() == 2 && n == 6
     })
     .await;
+    // A second ladder would show within moments of the first; watching for half a second can
+    // miss one on a slow machine but never reports one that is not there.
     for _ in 0..20 {
         most = most.max(fake.open_orders(me).len());
         tokio::time::sleep(Duration::from_millis(25)).await;

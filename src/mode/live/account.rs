@@ -245,6 +245,9 @@ impl Live {
                 None,
             )?;
         }
+        // Last, so whoever sees the count (a test, before stopping the engine) knows all of the
+        // above is journaled.
+        self.metrics.account_check();
         Ok(())
     }
 }

@@ -57,6 +57,7 @@ struct State {
     llm_calls: u64,
     llm_errors: u64,
     llm_cost_usd: f64,
+    account_checks: u64,
     breaker: &'static str,
     position: f64,
     pnl: f64,
@@ -115,6 +116,10 @@ impl Metrics {
         });
     }
 
+    pub fn account_check(&self) {
+        self.with(|s| s.account_checks += 1);
+    }
+
     pub fn breaker(&self, state: &'static str) {
         self.with(|s| s.breaker = state);
     }
@@ -149,6 +154,7 @@ impl Metrics {
                 ("flashmm_llm_calls_total", "model answers received", s.llm_calls as f64),
                 ("flashmm_llm_errors_total", "model answers that were failures", s.llm_errors as f64),
                 ("flashmm_llm_cost_usd_total", "model spend in USD", s.llm_cost_usd),
+                ("flashmm_account_checks_total", "account reads after a reconnect, applied", s.account_checks as f64),
             ];
             for (name, help, v) in counters {
                 let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
