@@ -1,13 +1,12 @@
 //! The backtest end to end on the real fixture: determinism, the journal it leaves behind, and
 //! a report recomputed from that journal alone.
 
-
 use crate::common::*;
+use flashmm::mode::backtest::{self, BacktestArgs, Data, PredictorChoice};
 use flashmm_core::config::Config;
 use flashmm_core::event::{Body, Input, Output};
-use flashmm_journal::{jsonl, Journal, Writer};
-use flashmm::mode::backtest::{self, BacktestArgs, Data, PredictorChoice};
 use flashmm_journal::stream::session_stream;
+use flashmm_journal::{jsonl, Journal, Writer};
 use flashmm_report::SessionReport;
 use std::collections::BTreeMap;
 

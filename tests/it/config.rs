@@ -61,7 +61,10 @@ fn unknown_keys_are_named() {
     assert!(e.to_string().contains("strategy.levelz"), "{e}");
     assert_eq!(key_of(e), "strategy.levelz");
     std::fs::write(&p, "[stratgy]\nlevels = 3\n").unwrap();
-    assert_eq!(key_of(flashmm::config::load(Some(&p), &[]).unwrap_err()), "stratgy");
+    assert_eq!(
+        key_of(flashmm::config::load(Some(&p), &[]).unwrap_err()),
+        "stratgy"
+    );
     assert_eq!(
         key_of(flashmm::config::load(None, &["risk.max_pos=1".into()]).unwrap_err()),
         "risk.max_pos"

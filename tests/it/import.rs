@@ -1,7 +1,6 @@
 //! The Binance importer against Binance's local-book rule, on the real fixture and on
 //! hand-made files with a gap, a missing snapshot and damaged bytes.
 
-
 use crate::common::*;
 use flashmm_core::book::Book;
 use flashmm_core::event::{Body, Input};

@@ -1,7 +1,6 @@
 //! The journal: encoding of every type, ordering and seeking, sessions, the hash chain, damage,
 //! locking and versions.
 
-
 use crate::common::*;
 use flashmm_core::event::*;
 use flashmm_journal::codec;

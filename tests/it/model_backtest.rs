@@ -1,7 +1,6 @@
 //! Backtests that ask the model: through the real client to the fake server, capped in money,
 //! and served again from the recording.
 
-
 use flashmm_core::config::AzureApi;
 use flashmm_testkit::azure::{Expect, FakeAzure};
 use serde_json::Value;

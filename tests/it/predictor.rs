@@ -2,8 +2,8 @@
 //! blend with the rules, all on journal time.
 
 use flashmm_core::config::Config;
-use flashmm_core::{Emitted, Engine};
 use flashmm_core::event::*;
+use flashmm_core::{Emitted, Engine};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 

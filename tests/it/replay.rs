@@ -3,10 +3,10 @@
 
 use crate::common;
 
+use flashmm::mode::replay::{self, RECORDED_FIXTURE};
 use flashmm_core::event::*;
 use flashmm_journal::binance::{self, ImportOptions};
 use flashmm_journal::{jsonl, Journal};
-use flashmm::mode::replay::{self, RECORDED_FIXTURE};
 use flashmm_testkit::azure as fake_azure;
 use std::io::BufReader;
 use std::process::Command;
@@ -44,7 +44,8 @@ fn copy_with(src: &Journal, edit: &dyn Fn(&mut Entry)) -> (tempfile::TempDir, Jo
 
 fn verify(j: &Journal, from: Option<&str>) -> replay::ReplayReport {
     let from = from.map(|f| {
-        flashmm_core::event::when::parse("--from", f, flashmm_core::event::when::Edge::Start).unwrap()
+        flashmm_core::event::when::parse("--from", f, flashmm_core::event::when::Edge::Start)
+            .unwrap()
     });
     let s = replay::pick_session(j, None, from).unwrap();
     replay::verify(j, &s, from, None, &mut |_, _| {}).unwrap()

@@ -3,8 +3,8 @@
 //! venue that fills, acks, cancels and rejects whatever it likes.
 
 use flashmm_core::config::Config;
-use flashmm_core::{Emitted, Engine};
 use flashmm_core::event::*;
+use flashmm_core::{Emitted, Engine};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;

@@ -1,8 +1,8 @@
 //! The simulated venue on hand-computed cases: queue position, fills, partial fills, post-only,
 //! latency and fees.
 
-use flashmm_core::config::{Config, MarketConfig};
 use flashmm_core::book::Book;
+use flashmm_core::config::{Config, MarketConfig};
 use flashmm_core::event::*;
 use flashmm_core::sim::model::{ConservativeQueue, QueueModel};
 use flashmm_core::sim::{Report, SimVenue};
