@@ -206,7 +206,7 @@ pub(crate) fn resolve_source(
 fn has_market_data(s: &SessionInfo) -> bool {
     match s.mode {
         Mode::Import => s.status == Some(SessionStatus::Completed),
-        Mode::Live | Mode::Paper => true,
+        Mode::Live | Mode::Paper | Mode::DryRun => true,
         Mode::Backtest | Mode::Replay | Mode::Probe => false,
     }
 }

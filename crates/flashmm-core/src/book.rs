@@ -90,7 +90,7 @@ impl Book {
     /// Applies a market input (snapshot, delta, top of book); other inputs leave it alone.
     pub fn apply_market(&mut self, input: &Input) {
         match input {
-            Input::BookSnapshot(s) => self.apply_snapshot(s),
+            Input::BookSnapshot(s) | Input::BookPolled(s) => self.apply_snapshot(s),
             Input::BookDelta(d) => {
                 self.apply_delta(d);
             }

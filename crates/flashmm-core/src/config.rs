@@ -342,6 +342,12 @@ pub struct CitrexConfig {
     pub rest_poll_ms: u64,
     pub reconnect_base_ms: u64,
     pub reconnect_max_ms: u64,
+    /// The backoff starts over only once a stream has delivered data this long: a venue that
+    /// accepts the connection and then refuses the subscription must not be hammered.
+    pub reconnect_healthy_ms: u64,
+    /// While orders rest, read the venue's open orders and position this often (0 = only on
+    /// start, reconnects and doubts).
+    pub reconcile_interval_ms: u64,
     /// Retries of a REST call on 429, 5xx and connection errors.
     pub max_retries: u32,
     pub request_timeout_ms: u64,
@@ -411,6 +417,8 @@ impl Default for CitrexConfig {
             rest_poll_ms: 1_000,
             reconnect_base_ms: 500,
             reconnect_max_ms: 15_000,
+            reconnect_healthy_ms: 5_000,
+            reconcile_interval_ms: 5_000,
             max_retries: 3,
             request_timeout_ms: 5_000,
             sei_ws_url: String::new(),

@@ -65,6 +65,8 @@ pub struct Engine {
     prediction: PredictionState,
     now: i64,
     last_market: Option<i64>,
+    /// A book was read over REST before the market stream ever spoke.
+    polled_only: bool,
     /// When the last block of the settlement chain arrived (live sessions only).
     last_block: Option<i64>,
     last_replace: i64,
@@ -89,6 +91,7 @@ impl Engine {
             prediction: PredictionState::new(&cfg.predict, &cfg.azure),
             now: i64::MIN,
             last_market: None,
+            polled_only: false,
             last_block: None,
             last_replace: i64::MIN,
             replace_pending: false,
@@ -155,6 +158,14 @@ impl Engine {
                     self.book.apply_snapshot(s);
                     book_changed = true;
                     self.last_market = Some(self.now);
+                }
+            }
+            Input::BookPolled(s) => {
+                // The book is right again, but only the stream's own messages say it is alive.
+                if market(&s.symbol, &mut self.stats) {
+                    self.book.apply_snapshot(s);
+                    book_changed = true;
+                    self.polled_only |= self.last_market.is_none();
                 }
             }
             Input::BookDelta(d) => {
@@ -276,7 +287,10 @@ impl Engine {
         out: &mut Vec<Emitted>,
     ) {
         let now = self.now;
-        actions.extend(self.risk.check_stale(now, self.last_market));
+        actions.extend(
+            self.risk
+                .check_stale(now, self.last_market, self.polled_only),
+        );
         actions.extend(self.risk.check_chain(now, self.last_block));
         if self.book.is_valid() {
             let moved = self.features.window_move_bps(now);

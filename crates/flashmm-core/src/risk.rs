@@ -151,8 +151,22 @@ impl Risk {
         })
     }
 
-    pub fn check_stale(&mut self, now: i64, last_market: Option<i64>) -> Option<RiskAction> {
-        let last = last_market?;
+    /// `polled_only`: books have come only from REST reads, the stream never spoke; that is
+    /// as stale as a stream that stopped.
+    pub fn check_stale(
+        &mut self,
+        now: i64,
+        last_market: Option<i64>,
+        polled_only: bool,
+    ) -> Option<RiskAction> {
+        let Some(last) = last_market else {
+            if !polled_only {
+                return None;
+            }
+            return self.set(RiskKind::StaleFeed, true, || {
+                "the market stream has sent nothing; books come only from REST reads".to_string()
+            });
+        };
         let age_ms = (now - last) / NS_PER_MS;
         let stale = age_ms > self.cfg.stale_feed_ms as i64;
         let limit = self.cfg.stale_feed_ms;

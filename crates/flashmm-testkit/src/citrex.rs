@@ -106,6 +106,17 @@ impl Default for FakeConfig {
     }
 }
 
+/// The envelope of account pushes. The docs do not fix it; deployments differ.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AccountEnvelope {
+    /// `{"jsonrpc":"2.0","method":"account.updates","params":{"type","data"}}`
+    #[default]
+    JsonRpc,
+    /// `{"id":"account.updates","success":true,"result":<bare order, fill or position>}`, as the
+    /// market streams wrap theirs.
+    Result,
+}
+
 /// One REST request and how the fake answered it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Recorded {
@@ -124,6 +135,8 @@ struct Failure {
     path: String,
     status: u16,
     left: u32,
+    /// Carry the request out, then answer the failure: the outcome is lost on the way back.
+    after: bool,
 }
 
 struct OrderRec {
@@ -176,6 +189,14 @@ struct State {
     next_client: u64,
     paused: bool,
     lose_pushes: bool,
+    /// How account pushes are wrapped, and whether fills get pushes of their own.
+    envelope: AccountEnvelope,
+    hide_fills: bool,
+    /// Refuse market subscriptions: all of them, or those without `"jsonrpc":"2.0"`.
+    refuse_subscriptions: bool,
+    require_jsonrpc: bool,
+    /// WebSocket connections accepted, ever.
+    accepted: u64,
     trades: u64,
     fills: u64,
 }
@@ -324,7 +345,7 @@ impl FakeCitrex {
                     quantity,
                     taker_is_buyer,
                     created_at: now_ms(),
-                    uid,
+                    uid: Some(uid),
                 }]),
             };
             for c in st.clients.values() {
@@ -402,7 +423,9 @@ impl FakeCitrex {
                 avg_entry_price: e18(pos.avg_entry),
             };
             let sub = order.sub_account_id;
-            push_account(&st, owner, sub, AccountUpdate::Fill(fill));
+            if !st.hide_fills {
+                push_account(&st, owner, sub, AccountUpdate::Fill(fill));
+            }
             push_account(&st, owner, sub, AccountUpdate::Order(order));
             push_account(&st, owner, sub, AccountUpdate::Position(position));
         }
@@ -419,6 +442,27 @@ impl FakeCitrex {
         self.shared.lock().lose_pushes = lose;
     }
 
+    /// Wraps account pushes in `envelope`; with `fill_pushes` false, a fill shows only as the
+    /// order's status and residual (and the position).
+    pub fn set_account_pushes(&self, envelope: AccountEnvelope, fill_pushes: bool) {
+        let mut st = self.shared.lock();
+        st.envelope = envelope;
+        st.hide_fills = !fill_pushes;
+    }
+
+    /// Answers every market `SUBSCRIBE` with a JSON-RPC error (`all`), or only those that lack
+    /// `"jsonrpc":"2.0"` (`without_jsonrpc`).
+    pub fn refuse_subscriptions(&self, all: bool, without_jsonrpc: bool) {
+        let mut st = self.shared.lock();
+        st.refuse_subscriptions = all;
+        st.require_jsonrpc = without_jsonrpc;
+    }
+
+    /// WebSocket connections accepted since the start.
+    pub fn accepted_connections(&self) -> u64 {
+        self.shared.lock().accepted
+    }
+
     /// Closes every WebSocket without a close frame: a disconnect. Logins and subscriptions
     /// go with them.
     pub fn drop_connections(&self) {
@@ -433,7 +477,26 @@ impl FakeCitrex {
             path: route_of(path).unwrap_or(path).to_string(),
             status,
             left: count,
+            after: false,
         });
+    }
+
+    /// Like `fail_next`, but each request is carried out first (an order is placed): only its
+    /// answer is lost, as with a 5xx from a proxy behind which the venue did the work.
+    pub fn fail_next_after(&self, method: &str, path: &str, status: u16, count: u32) {
+        self.shared.lock().failures.push(Failure {
+            method: method.to_ascii_uppercase(),
+            path: route_of(path).unwrap_or(path).to_string(),
+            status,
+            left: count,
+            after: true,
+        });
+    }
+
+    /// Pushes a fill to the account's stream as the venue would, whatever order it names.
+    pub fn push_fill(&self, account: Address, sub_account_id: u8, fill: WsFill) {
+        let st = self.shared.lock();
+        push_account(&st, account, sub_account_id, AccountUpdate::Fill(fill));
     }
 
     // ------------------------------------------------------------------------- inspection
@@ -544,15 +607,25 @@ fn push_account(st: &State, account: Address, sub: u8, update: AccountUpdate) {
     if st.lose_pushes {
         return;
     }
-    let msg = RpcMessage {
-        jsonrpc: "2.0".into(),
-        id: None,
-        method: Some("account.updates".into()),
-        result: None,
-        error: None,
-        params: Some(serde_json::to_value(&update).unwrap_or_default()),
+    let text = match st.envelope {
+        AccountEnvelope::JsonRpc => to_json(&RpcMessage {
+            jsonrpc: "2.0".into(),
+            id: None,
+            method: Some("account.updates".into()),
+            result: None,
+            error: None,
+            params: Some(serde_json::to_value(&update).unwrap_or_default()),
+        }),
+        AccountEnvelope::Result => {
+            let bare = match &update {
+                AccountUpdate::Order(o) => serde_json::to_value(o),
+                AccountUpdate::Fill(f) => serde_json::to_value(f),
+                AccountUpdate::Position(p) => serde_json::to_value(p),
+                AccountUpdate::Balance(b) => Ok(b.clone()),
+            };
+            market_reply("account.updates".into(), true, bare.unwrap_or_default())
+        }
     };
-    let text = to_json(&msg);
     for c in st.clients.values() {
         if c.updates && c.login == Some((account, sub)) {
             let _ = c.tx.send(text.clone());
@@ -674,9 +747,12 @@ fn handle_rest(s: &Shared, req: &Request) -> (u16, Vec<(String, String)>, String
             .iter_mut()
             .find(|f| f.left > 0 && f.method == method && f.path == r)?;
         f.left -= 1;
-        Some(f.status)
+        Some((f.status, f.after))
     });
-    let result: Result<String, Refusal> = match (scripted, route) {
+    if let (Some((_, true)), Some(r)) = (scripted, route) {
+        let _ = route_rest(s, &mut st, &method, r, req, &mut signer);
+    }
+    let result: Result<String, Refusal> = match (scripted.map(|(status, _)| status), route) {
         (Some(status), _) => {
             if status == 429 || status == 503 {
                 headers.push(("retry-after".into(), s.cfg.retry_after_secs.to_string()));
@@ -1040,6 +1116,7 @@ async fn serve_ws(conn: TcpStream, s: Arc<Shared>) {
     let id = {
         let mut st = s.lock();
         st.next_client += 1;
+        st.accepted += 1;
         let id = st.next_client;
         st.clients.insert(
             id,
@@ -1126,8 +1203,24 @@ fn handle_ws(s: &Shared, client: u64, text: &str) -> String {
         Ok(v) => v,
         Err(_) => return rpc_reply(None, Err(rpc_error(-32700, "parse error"))),
     };
-    if v.get("jsonrpc").is_some() {
+    let is_subscription = v.get("method").and_then(Value::as_str).is_some_and(|m| {
+        m.eq_ignore_ascii_case("SUBSCRIBE") || m.eq_ignore_ascii_case("UNSUBSCRIBE")
+    });
+    if v.get("jsonrpc").is_some() && !is_subscription {
         return handle_rpc(s, client, v);
+    }
+    if is_subscription {
+        let st = s.lock();
+        let without = v.get("jsonrpc").and_then(Value::as_str) != Some("2.0");
+        if st.refuse_subscriptions || (st.require_jsonrpc && without) {
+            let id = v.get("id").and_then(Value::as_str).map(str::to_string);
+            let why = if st.refuse_subscriptions {
+                "subscriptions are refused"
+            } else {
+                "invalid request: missing field `jsonrpc`"
+            };
+            return rpc_reply(id, Err(rpc_error(-32600, why)));
+        }
     }
     let id_of = |v: &Value| match v.get("id") {
         Some(Value::String(s)) => s.clone(),

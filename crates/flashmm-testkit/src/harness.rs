@@ -143,6 +143,12 @@ pub fn every_body() -> Vec<Body> {
             bids: vec![lv(dec!(61685.99000000), dec!(3.78826000))],
             asks: vec![],
         })),
+        Body::Input(Input::BookPolled(BookSnapshot {
+            symbol: sym,
+            update_id: 7,
+            bids: vec![],
+            asks: vec![lv(dec!(61686), dec!(0.5))],
+        })),
         Body::Input(Input::BookDelta(BookDelta {
             symbol: sym,
             first_update_id: 5,

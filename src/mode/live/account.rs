@@ -4,27 +4,20 @@
 //! position are read back over REST and compared with ours. Every difference becomes a journaled
 //! input, so replay sees the same corrections.
 
-use super::tracker::Reply;
+use super::tracker::{AccountCheck, Reply};
 use super::{Live, LiveError};
-use flashmm_core::event::{Input, PositionSync, WireAction};
-use flashmm_venue::citrex::client::VenueError;
-use flashmm_venue::citrex::wire::{VenueOrder, VenuePosition};
+use flashmm_core::event::{FeedStatus, Input, PositionSync, WireAction};
+use flashmm_venue::citrex::wire::VenueOrder;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// How many times a check is re-read because fills arrived while it was in flight; after that
 /// the orders are settled and the position is left to the next reconnect.
 const MAX_BUSY_RETRIES: u32 = 5;
-
-pub(super) struct AccountCheck {
-    /// Our orders the venue had acknowledged when the check was issued: only these can be
-    /// missing from its answer (one placed since may not have reached it yet).
-    pub acked: BTreeSet<u64>,
-    /// Fills read from the account stream before the check was issued.
-    pub fills_at_issue: u64,
-    pub attempt: u32,
-    pub snapshot: Result<(Vec<VenueOrder>, Vec<VenuePosition>), VenueError>,
-}
+/// Cancel-alls at stop before the orders still listed are named in the error.
+const STOP_CHECKS: u32 = 5;
 
 impl Live {
     /// Cancels everything we have at the venue, per product, and waits for the answer.
@@ -55,6 +48,75 @@ impl Live {
         };
         self.wire(WireAction::Failure, None, None, note, true, None)?;
         Ok(())
+    }
+
+    /// At stop: abort every venue request still in flight (and its retries), cancel everything
+    /// per product, then read the open orders until the venue lists none. Says what it did, or
+    /// names every order still resting.
+    pub(super) async fn stop_at_venue(&mut self, why: &str) -> Result<String, LiveError> {
+        self.venue_calls.abort_all();
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while self.venue_calls.join_next().await.is_some() {}
+        })
+        .await;
+        let Some(c) = self.citrex.as_ref() else {
+            return Ok("paper session: no order was at a venue".into());
+        };
+        if c.dry_run {
+            self.cancel_everything(why).await?;
+            return Ok(
+                "dry run: the cancel-all was signed and journaled, no order was sent".into(),
+            );
+        }
+        let (client, product) = (c.client.clone(), c.product.id);
+        let mut resting: Vec<VenueOrder> = Vec::new();
+        for attempt in 0..STOP_CHECKS {
+            self.cancel_everything(why).await?;
+            // An aborted request may still reach the venue an instant later: look again.
+            tokio::time::sleep(Duration::from_millis(200 * (attempt as u64 + 1))).await;
+            resting = match client.open_orders().await {
+                Ok(open) => open
+                    .into_iter()
+                    .filter(|o| o.product_id == product)
+                    .collect(),
+                Err(e) => {
+                    let note = format!("stop: reading open orders failed ({e})");
+                    self.wire(WireAction::Failure, None, None, note, true, None)?;
+                    continue;
+                }
+            };
+            if resting.is_empty() {
+                return Ok("open orders canceled; the venue lists none".into());
+            }
+            let note = format!(
+                "stop: {} orders still resting after cancel-all {}",
+                resting.len(),
+                attempt + 1
+            );
+            self.wire(WireAction::Reconcile, None, None, note, false, None)?;
+        }
+        let names: Vec<String> = resting
+            .iter()
+            .map(|o| {
+                format!(
+                    "{} (nonce {}, {} {} at {})",
+                    o.id,
+                    o.nonce,
+                    if o.is_buy { "buy" } else { "sell" },
+                    o.residual_quantity.to_decimal(),
+                    o.price.to_decimal()
+                )
+            })
+            .collect();
+        if names.is_empty() {
+            return Err(LiveError::LeftResting(
+                "could not confirm that no order rests at the venue: GET /openOrders kept failing; check the account".into(),
+            ));
+        }
+        Err(LiveError::LeftResting(format!(
+            "orders still resting at the venue after {STOP_CHECKS} cancel-alls, cancel them by hand: {}",
+            names.join(", ")
+        )))
     }
 
     /// At start: cancel whatever is resting at the venue and adopt its position, journaling each
@@ -112,19 +174,39 @@ impl Live {
             false,
             None,
         )?;
-        self.check_account(0, Duration::ZERO);
+        self.check_account("the account stream reconnected", 0, Duration::ZERO);
+        Ok(())
+    }
+
+    /// The account stream said something we could not read, or refused us: journal what it
+    /// said, then read the venue's account back (the frame may have carried a fill).
+    pub(super) fn on_account_doubt(&mut self, status: FeedStatus) -> Result<(), LiveError> {
+        self.input(Input::FeedStatus(status), None, None, None)?;
+        self.check_account("an account frame could not be read", 0, Duration::ZERO);
         Ok(())
     }
 
     /// Reads the venue's open orders and positions in the background; the answer comes back as
     /// `Reply::AccountChecked`.
-    pub(super) fn check_account(&mut self, attempt: u32, delay: Duration) {
+    pub(super) fn check_account(&mut self, why: &'static str, attempt: u32, delay: Duration) {
+        self.check_account_again(why, attempt, delay, None);
+    }
+
+    fn check_account_again(
+        &mut self,
+        why: &'static str,
+        attempt: u32,
+        delay: Duration,
+        seen_difference: Option<Decimal>,
+    ) {
         let Some(c) = self.citrex.as_ref() else {
             return;
         };
         if c.dry_run {
             return;
         }
+        self.checking = true;
+        self.last_reconcile = std::time::Instant::now();
         let client = c.client.clone();
         let tx = self.replies.clone();
         let fills_at_issue = self.account_fills;
@@ -142,6 +224,8 @@ impl Live {
             };
             let _ = tx
                 .send(Reply::AccountChecked(Box::new(AccountCheck {
+                    why,
+                    seen_difference,
                     acked,
                     fills_at_issue,
                     attempt,
@@ -151,7 +235,15 @@ impl Live {
         });
     }
 
+    /// Whether any order of ours is acknowledged and not known to be done.
+    pub(super) fn orders_resting(&self) -> bool {
+        self.citrex.as_ref().is_some_and(|c| {
+            !c.dry_run && c.orders.values().any(|t| !t.done && t.venue_id.is_some())
+        })
+    }
+
     pub(super) fn on_account_check(&mut self, check: AccountCheck) -> Result<(), LiveError> {
+        self.checking = false;
         let (open, positions) = match check.snapshot {
             Ok(s) => s,
             Err(e) => {
@@ -160,13 +252,14 @@ impl Live {
                     None,
                     None,
                     format!(
-                        "account check after a reconnect failed ({e}); retrying in 1 s (attempt {})",
+                        "account check ({}) failed ({e}); retrying in 1 s (attempt {})",
+                        check.why,
                         check.attempt + 1
                     ),
                     true,
                     None,
                 )?;
-                self.check_account(check.attempt + 1, Duration::from_secs(1));
+                self.check_account(check.why, check.attempt + 1, Duration::from_secs(1));
                 return Ok(());
             }
         };
@@ -174,7 +267,7 @@ impl Live {
         let busy = self.account_fills != check.fills_at_issue;
         if busy && check.attempt < MAX_BUSY_RETRIES {
             // A fill arrived while the snapshot was read: it may or may not be in its position.
-            self.check_account(check.attempt + 1, Duration::from_millis(200));
+            self.check_account(check.why, check.attempt + 1, Duration::from_millis(200));
             return Ok(());
         }
         let Some(c) = self.citrex.as_ref() else {
@@ -209,7 +302,8 @@ impl Live {
             .unwrap_or_default();
         let our_qty = self.engine.position().qty();
         let mut summary = format!(
-            "account check after a reconnect: {} open at the venue, {} of ours missing, venue position {venue_qty} (ours {our_qty})",
+            "account check ({}): {} open at the venue, {} of ours missing, venue position {venue_qty} (ours {our_qty})",
+            check.why,
             ours.len(),
             missing.len(),
         );
@@ -223,21 +317,45 @@ impl Live {
             summary.push_str("; fills kept arriving, the position is not corrected this time");
         }
         self.wire(WireAction::Reconcile, None, None, summary, false, None)?;
-        for cid in missing {
-            self.gone(
-                cid,
-                "not at the venue after the account stream reconnected: filled or canceled while away",
-            )?;
+        // A lower residual in the listing is a fill no push told us of.
+        let listed: Vec<(u64, VenueOrder)> = ours
+            .iter()
+            .filter_map(|o| self.cid_of(o).map(|cid| (cid, (*o).clone())))
+            .collect();
+        for (cid, o) in listed {
+            self.residual_fill(cid, &o, None)?;
         }
-        if !busy && venue_qty != our_qty {
+        let reason = format!(
+            "not at the venue when its account was read ({}): filled or canceled unseen",
+            check.why
+        );
+        for cid in missing {
+            self.gone(cid, &reason)?;
+        }
+        // The fills just learned from the listing count: compare what we hold now.
+        let our_qty = self.engine.position().qty();
+        let difference = venue_qty - our_qty;
+        let first_sight = check.seen_difference != Some(difference);
+        if !busy && !difference.is_zero() && first_sight && check.attempt < MAX_BUSY_RETRIES {
+            // A fill push may simply not have arrived yet: look once more before believing it.
+            self.check_account_again(
+                check.why,
+                check.attempt + 1,
+                Duration::from_secs(1),
+                Some(difference),
+            );
+            return Ok(());
+        }
+        let adopt = !busy && !difference.is_zero();
+        if adopt {
             self.input(
                 Input::PositionSync(PositionSync {
                     symbol: self.symbol,
                     qty: venue_qty,
                     avg_price: venue_avg,
                     note: format!(
-                        "account stream reconnected: the venue holds {venue_qty}, we held {our_qty}; the difference ({}) is booked at the venue's average entry price {venue_avg}, since the missed fills' prices were not received",
-                        venue_qty - our_qty
+                        "account check ({}): the venue holds {venue_qty}, we held {our_qty}; the difference ({difference}) is booked at the venue's average entry price {venue_avg}, since the missed fills' prices were not received",
+                        check.why,
                     ),
                 }),
                 None,
@@ -247,7 +365,8 @@ impl Live {
         }
         // Last, so whoever sees the count (a test, before stopping the engine) knows all of the
         // above is journaled.
-        self.metrics.account_check();
+        self.metrics
+            .reconciled(venue_qty.to_f64().unwrap_or(0.0), adopt);
         Ok(())
     }
 }

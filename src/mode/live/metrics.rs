@@ -57,9 +57,11 @@ struct State {
     llm_calls: u64,
     llm_errors: u64,
     llm_cost_usd: f64,
-    account_checks: u64,
     breaker: &'static str,
     position: f64,
+    venue_position: f64,
+    reconciliations: u64,
+    positions_adopted: u64,
     pnl: f64,
     open_orders: u64,
     quoted_spread_bps: f64,
@@ -116,12 +118,22 @@ impl Metrics {
         });
     }
 
-    pub fn account_check(&self) {
-        self.with(|s| s.account_checks += 1);
-    }
-
     pub fn breaker(&self, state: &'static str) {
         self.with(|s| s.breaker = state);
+    }
+
+    /// The engine's position, after every step (quotes may be pulled while it moves).
+    pub fn position(&self, position: f64) {
+        self.with(|s| s.position = position);
+    }
+
+    /// An account read: the venue's position, and whether a difference was adopted.
+    pub fn reconciled(&self, venue_position: f64, adopted: bool) {
+        self.with(|s| {
+            s.venue_position = venue_position;
+            s.reconciliations += 1;
+            s.positions_adopted += adopted as u64;
+        });
     }
 
     pub fn book(&self, position: f64, pnl: f64, open_orders: u64, quoted_spread_bps: Option<f64>) {
@@ -154,13 +166,16 @@ impl Metrics {
                 ("flashmm_llm_calls_total", "model answers received", s.llm_calls as f64),
                 ("flashmm_llm_errors_total", "model answers that were failures", s.llm_errors as f64),
                 ("flashmm_llm_cost_usd_total", "model spend in USD", s.llm_cost_usd),
-                ("flashmm_account_checks_total", "account reads after a reconnect, applied", s.account_checks as f64),
+                ("flashmm_reconciliations_total", "reads of the venue's orders and position, applied", s.reconciliations as f64),
+                ("flashmm_position_adopted_total", "position differences adopted from the venue", s.positions_adopted as f64),
             ];
             for (name, help, v) in counters {
                 let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
             }
             let gauges = [
-                ("flashmm_position", "position in base units", s.position),
+                ("flashmm_position", "the engine's position in base units", s.position),
+                ("flashmm_venue_position", "the venue's position at the last account read", s.venue_position),
+                ("flashmm_position_difference", "engine minus venue position at the last account read", s.position - s.venue_position),
                 ("flashmm_pnl", "total PnL in quote currency, marked to mid", s.pnl),
                 ("flashmm_open_orders", "orders resting or in flight", s.open_orders as f64),
                 ("flashmm_quoted_spread_bps", "spread of our best quotes", s.quoted_spread_bps),

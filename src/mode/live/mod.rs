@@ -44,6 +44,8 @@ pub enum LiveError {
     Venue(#[from] VenueError),
     #[error("{0}")]
     Setup(String),
+    #[error("{0}")]
+    LeftResting(String),
 }
 
 pub enum VenueMode {
@@ -92,9 +94,17 @@ struct Live {
     place_seq: BTreeMap<u64, u64>,
     request_seq: BTreeMap<u64, u64>,
     last_flush: Instant,
+    /// Read the venue's account this often while our orders rest (`citrex.reconcile_interval_ms`).
+    reconcile_every: Option<Duration>,
+    last_reconcile: Instant,
+    /// An account read is in flight: the periodic one waits for it.
+    checking: bool,
     dirty_journal: bool,
     /// Inputs that arose while acting on outputs (an order refused before it left); read next.
     pending_inputs: Vec<(Input, Option<u64>)>,
+    /// Venue requests in flight (with their retries): aborted first at stop, so none lands
+    /// after the final cancel-all.
+    venue_calls: tokio::task::JoinSet<()>,
     /// Fills read from the account stream so far: a check in flight compares it.
     account_fills: u64,
 }
@@ -221,7 +231,13 @@ impl Live {
         } else {
             Duration::from_secs(3600)
         };
-        wake_in.min(flush_in)
+        let reconcile_in = match self.reconcile_every {
+            Some(every) if self.orders_resting() => {
+                every.saturating_sub(self.last_reconcile.elapsed())
+            }
+            _ => Duration::from_secs(3600),
+        };
+        wake_in.min(flush_in).min(reconcile_in)
     }
 
     fn on_operator(&mut self, command: OperatorCommand, note: String) -> Result<(), LiveError> {
@@ -247,6 +263,7 @@ impl Live {
             FeedEvent::Account { update, received } => self.on_account(update, received),
             FeedEvent::Status(s) => self.input(Input::FeedStatus(s), None, None, None),
             FeedEvent::AccountResynced => self.on_account_resynced(),
+            FeedEvent::AccountDoubt(s) => self.on_account_doubt(s),
         }
     }
 
@@ -258,6 +275,13 @@ impl Live {
         }
         if self.dirty_journal && self.last_flush.elapsed() >= flush_every {
             self.flush(false)?;
+        }
+        let due = self
+            .reconcile_every
+            .is_some_and(|every| self.last_reconcile.elapsed() >= every);
+        if due && self.orders_resting() && !self.checking {
+            // Pushes can be lost without a reconnect to show it: look, rather than trust.
+            self.check_account("periodic", 0, Duration::ZERO);
         }
         Ok(())
     }
@@ -370,7 +394,6 @@ pub async fn run(mut writer: Writer, args: LiveArgs) -> Result<LiveOutcome, Live
     let mut cfg = args.cfg;
     let metrics = Metrics::new();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let paper = matches!(args.venue, VenueMode::Paper);
     let signer = match &args.venue {
         VenueMode::Citrex(s) | VenueMode::DryRun(s) => Some(s.clone()),
         VenueMode::Paper => None,
@@ -379,7 +402,11 @@ pub async fn run(mut writer: Writer, args: LiveArgs) -> Result<LiveOutcome, Live
     let product = client.product(&cfg.citrex.product).await?;
     fit_to_product(&mut cfg, &product)?;
     let nonce_floor = journaled_nonce(&writer)?;
-    let mode = if paper { Mode::Paper } else { Mode::Live };
+    let mode = match args.venue {
+        VenueMode::Paper => Mode::Paper,
+        VenueMode::DryRun(_) => Mode::DryRun,
+        VenueMode::Citrex(_) => Mode::Live,
+    };
     let label = session_label(&args.venue, &product);
     let mut clock = Clock::default();
     let session = writer.begin(
@@ -422,8 +449,13 @@ pub async fn run(mut writer: Writer, args: LiveArgs) -> Result<LiveOutcome, Live
         place_seq: BTreeMap::new(),
         request_seq: BTreeMap::new(),
         last_flush: Instant::now(),
+        reconcile_every: (cfg.citrex.reconcile_interval_ms > 0)
+            .then(|| Duration::from_millis(cfg.citrex.reconcile_interval_ms)),
+        last_reconcile: Instant::now(),
+        checking: false,
         dirty_journal: true,
         pending_inputs: Vec::new(),
+        venue_calls: tokio::task::JoinSet::new(),
         account_fills: 0,
     };
     if matches!(args.venue, VenueMode::Citrex(_)) {
@@ -453,16 +485,16 @@ pub async fn run(mut writer: Writer, args: LiveArgs) -> Result<LiveOutcome, Live
         Ok(why) => (SessionStatus::Completed, why.to_string()),
         Err(e) => (SessionStatus::Failed(e.to_string()), e.to_string()),
     };
-    // Cancel everything, per product, before anything else.
-    let cancel = live.cancel_everything(&why).await;
+    // Leave nothing behind: stop what is in flight, cancel everything, check the venue.
+    let cancel = live.stop_at_venue(&why).await;
     let _ = stop_tx.send(true);
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
     }
     let ts = live.ts();
     let note = match &cancel {
-        Ok(()) => format!("stopped: {why}; open orders canceled"),
-        Err(e) => format!("stopped: {why}; cancel-all failed: {e}"),
+        Ok(done) => format!("stopped: {why}; {done}"),
+        Err(e) => format!("stopped: {why}; {e}"),
     };
     live.writer.end(live.session, ts, status.clone(), note)?;
     live.flush(true)?;

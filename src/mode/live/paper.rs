@@ -24,7 +24,11 @@ impl SimSide {
     pub(super) fn on_market(&mut self, ts: i64, input: &Input) {
         if matches!(
             input,
-            Input::BookSnapshot(_) | Input::BookDelta(_) | Input::Bbo(_) | Input::Trade(_)
+            Input::BookSnapshot(_)
+                | Input::BookPolled(_)
+                | Input::BookDelta(_)
+                | Input::Bbo(_)
+                | Input::Trade(_)
         ) {
             self.book.apply_market(input);
             self.venue.on_market(ts, input, &self.book);

@@ -144,6 +144,8 @@ impl Live {
             outputs += 1;
         }
         self.metrics.entries(1, outputs);
+        self.metrics
+            .position(self.engine.position().qty().to_f64().unwrap_or(0.0));
         // Orders first: sign and journal every request, one flush, then send.
         let mut sends: Vec<VenueCall> = Vec::new();
         let pairs = if self.citrex.is_some() {

@@ -2,7 +2,7 @@
 //! and cancel them, and the venue's answers and account updates turned into journaled inputs.
 
 use super::metrics::Latency;
-use super::{account, Live, LiveError};
+use super::{Live, LiveError};
 use flashmm_core::event::{
     Body, CancelWhy, Fill, Input, Liquidity, Mode, OrderAck, OrderCanceled, OrderReject, Output,
     PlaceOrder, PredictionResponse, Side, WireAction,
@@ -12,10 +12,11 @@ use flashmm_journal::{JournalError, Writer};
 use flashmm_venue::citrex::client::{CitrexClient, Nonces, ProductSpec, VenueError};
 use flashmm_venue::citrex::wire::{
     AccountUpdate, CancelReplaceRequest, CancelRequest, OrderRequest, OrderStatus, VenueOrder,
+    VenuePosition,
 };
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -51,7 +52,23 @@ pub(super) enum Reply {
     },
     Predicted(Box<PredictionResponse>),
     /// The venue's orders and position, read after the account stream reconnected.
-    AccountChecked(Box<account::AccountCheck>),
+    AccountChecked(Box<AccountCheck>),
+}
+
+/// The venue's orders and position, read back, with what we knew when the read was issued.
+pub(super) struct AccountCheck {
+    /// What prompted the read, for the journal.
+    pub why: &'static str,
+    /// Our orders the venue had acknowledged when the check was issued: only these can be
+    /// missing from its answer (one placed since may not have reached it yet).
+    pub acked: BTreeSet<u64>,
+    /// Fills read from the account stream before the check was issued.
+    pub fills_at_issue: u64,
+    pub attempt: u32,
+    /// A position difference seen by the previous read: adopted only if this read sees it
+    /// again with no fill between, since a fill push may simply not have arrived yet.
+    pub seen_difference: Option<Decimal>,
+    pub snapshot: Result<(Vec<VenueOrder>, Vec<VenuePosition>), VenueError>,
 }
 
 /// A venue request, signed and journaled, to be sent once the batch is on disk; or the look-up
@@ -82,6 +99,8 @@ pub(super) struct CitrexSide {
     nonces: Nonces,
     pub(super) orders: BTreeMap<u64, Track>,
     by_venue: BTreeMap<String, u64>,
+    /// Trade ids of the fill pushes already booked: a push sent twice is booked once.
+    seen_trades: BTreeSet<String>,
     expiration_s: u64,
     pub(super) dry_run: bool,
 }
@@ -101,6 +120,7 @@ impl CitrexSide {
             nonces: Nonces::after(nonce_floor),
             orders: BTreeMap::new(),
             by_venue: BTreeMap::new(),
+            seen_trades: BTreeSet::new(),
             expiration_s,
             dry_run,
         }
@@ -206,7 +226,7 @@ impl Live {
                 nonce,
                 place_seq: seq,
                 sent: Instant::now(),
-                residual: p.qty,
+                residual: req.quantity.to_decimal(),
                 cancel_wanted: false,
                 done: false,
             },
@@ -302,13 +322,15 @@ impl Live {
     }
 
     /// Runs a venue call in the background; its answer comes back on the reply channel.
-    pub(super) fn send(&self, call: VenueCall) {
+    pub(super) fn send(&mut self, call: VenueCall) {
         let Some(c) = self.citrex.as_ref() else {
             return;
         };
         let client = c.client.clone();
         let tx = self.replies.clone();
-        tokio::spawn(async move {
+        // Finished calls are reaped here so the set holds only what is in flight.
+        while self.venue_calls.try_join_next().is_some() {}
+        self.venue_calls.spawn(async move {
             let reply = match call {
                 VenueCall::Place { cid, req } => {
                     let result = client.place(&req).await;
@@ -345,8 +367,11 @@ impl Live {
             Reply::Predicted(resp) => {
                 let ok = resp.result.is_ok();
                 self.metrics.llm(ok, resp.cost_usd.to_f64().unwrap_or(0.0));
-                self.metrics
-                    .record(Latency::Llm, resp.latency_ms * 1_000_000);
+                // A local predictor answers in no time: its "latency" is not the model's.
+                if matches!(resp.source, flashmm_core::event::PredictorKind::Azure) {
+                    self.metrics
+                        .record(Latency::Llm, resp.latency_ms * 1_000_000);
+                }
                 let cause = self.request_seq.get(&resp.request_id).copied();
                 self.input(Input::PredictionResponse(resp), None, cause, None)
             }
@@ -381,15 +406,17 @@ impl Live {
             Reply::Canceled { cid, result } => match result {
                 Ok(()) => self.gone(cid, "canceled"),
                 Err(e) => {
-                    // The order may have filled meanwhile; the account stream settles it.
+                    // The order is not in the state we think (filled, already gone): read the
+                    // account back rather than wait for a push that may never come.
                     self.wire(
                         WireAction::Failure,
                         Some(cid),
                         None,
-                        format!("cancel failed: {e}"),
+                        format!("cancel failed: {e}; reading the venue's orders and position"),
                         true,
                         self.place_seq.get(&cid).copied(),
                     )?;
+                    self.check_account("a cancel was refused", 0, Duration::ZERO);
                     Ok(())
                 }
             },
@@ -488,6 +515,66 @@ impl Live {
         )
     }
 
+    /// The venue says order `cid` has `leaves` left: returns how much filled since we last knew
+    /// (zero if nothing new), and remembers the new residual.
+    fn learn_residual(&mut self, cid: u64, leaves: Decimal) -> Decimal {
+        let Some(t) = self.citrex.as_mut().and_then(|c| c.orders.get_mut(&cid)) else {
+            return Decimal::ZERO;
+        };
+        let filled = (t.residual - leaves).max(Decimal::ZERO);
+        if leaves < t.residual {
+            t.residual = leaves;
+        }
+        if t.residual <= Decimal::ZERO {
+            t.done = true;
+        }
+        if filled > Decimal::ZERO {
+            self.account_fills += 1;
+        }
+        filled
+    }
+
+    /// Our order as the venue lists it (a push or a REST read): some venues show a fill only
+    /// as a lower residual. Book what filled since we last knew, at the order's price (a resting
+    /// order fills at its own price), once.
+    pub(super) fn residual_fill(
+        &mut self,
+        cid: u64,
+        o: &VenueOrder,
+        received: Option<Instant>,
+    ) -> Result<(), LiveError> {
+        let Some(fee_rate) = self.citrex.as_ref().map(|c| c.product.maker_fee) else {
+            return Ok(());
+        };
+        let (price, leaves) = (o.price.to_decimal(), o.residual_quantity.to_decimal());
+        let filled = self.learn_residual(cid, leaves);
+        if filled <= Decimal::ZERO {
+            return Ok(());
+        }
+        let fill = Fill {
+            cid,
+            side: if o.is_buy { Side::Buy } else { Side::Sell },
+            price,
+            qty: filled,
+            liquidity: Liquidity::Maker,
+            fee: filled * price * fee_rate,
+            leaves_qty: leaves,
+        };
+        let cause = self.place_seq.get(&cid).copied();
+        self.input(Input::Fill(fill), None, cause, received)
+    }
+
+    /// Which of our orders the venue's order is, by its id or our nonce.
+    pub(super) fn cid_of(&self, o: &VenueOrder) -> Option<u64> {
+        let c = self.citrex.as_ref()?;
+        c.by_venue.get(&o.id).copied().or_else(|| {
+            c.orders
+                .iter()
+                .find(|(_, t)| t.nonce == o.nonce)
+                .map(|(cid, _)| *cid)
+        })
+    }
+
     pub(super) fn on_account(
         &mut self,
         update: AccountUpdate,
@@ -505,9 +592,11 @@ impl Live {
                         .map(|(cid, _)| *cid)
                 });
                 let Some(cid) = cid else { return Ok(()) };
-                if let Some(t) = c.orders.get_mut(&cid) {
-                    t.residual = o.residual_quantity.to_decimal();
+                let acked = c.orders.get(&cid).is_some_and(|t| t.venue_id.is_some());
+                if !acked && !matches!(o.status, OrderStatus::Rejected) {
+                    self.placed(cid, Ok(o.clone()))?;
                 }
+                self.residual_fill(cid, &o, Some(received))?;
                 match o.status {
                     OrderStatus::Open | OrderStatus::Pending => self.placed(cid, Ok(o)),
                     OrderStatus::Cancelled => self.gone(cid, "canceled"),
@@ -517,20 +606,26 @@ impl Live {
                 }
             }
             AccountUpdate::Fill(f) => {
-                self.account_fills += 1;
+                if !c.seen_trades.insert(f.trade_id.clone()) {
+                    return Ok(()); // the same push again
+                }
                 let cid = c.by_venue.get(&f.order_id).copied().unwrap_or(0);
                 let leaves = f.residual_quantity.to_decimal();
-                if let Some(t) = c.orders.get_mut(&cid) {
-                    t.residual = leaves;
-                    if leaves <= Decimal::ZERO {
-                        t.done = true;
-                    }
+                // Each fill once: what an order push already showed is not booked again.
+                let qty = if c.orders.contains_key(&cid) {
+                    self.learn_residual(cid, leaves)
+                } else {
+                    self.account_fills += 1;
+                    f.quantity.to_decimal()
+                };
+                if qty <= Decimal::ZERO {
+                    return Ok(());
                 }
                 let fill = Fill {
                     cid,
                     side: if f.is_buy { Side::Buy } else { Side::Sell },
                     price: f.price.to_decimal(),
-                    qty: f.quantity.to_decimal(),
+                    qty,
                     liquidity: if f.is_maker {
                         Liquidity::Maker
                     } else {

@@ -60,6 +60,7 @@ impl Body {
             self,
             Body::Input(
                 Input::BookSnapshot(_)
+                    | Input::BookPolled(_)
                     | Input::BookDelta(_)
                     | Input::Bbo(_)
                     | Input::Trade(_)
@@ -79,6 +80,8 @@ pub enum Mode {
     Import,
     /// `flashmm predict --once`: one model call at a recorded moment.
     Probe,
+    /// `flashmm live --dry-run`: live data, orders signed and journaled, never sent.
+    DryRun,
 }
 
 impl Mode {
@@ -90,6 +93,7 @@ impl Mode {
             Mode::Backtest => "backtest",
             Mode::Import => "import",
             Mode::Probe => "probe",
+            Mode::DryRun => "dry-run",
         }
     }
 }
@@ -191,6 +195,10 @@ pub enum Input {
     ChainHead(ChainHead),
     /// The venue's view of our position, adopted at start and after an account-stream reconnect.
     PositionSync(PositionSync),
+    /// A book read over REST (after a reconnect, or polled while the stream is down). It
+    /// replaces the book like a snapshot but is not the market stream speaking, so it does not
+    /// hold off the stale-feed guard.
+    BookPolled(BookSnapshot),
 }
 
 impl Input {
@@ -210,6 +218,7 @@ impl Input {
             Input::Operator(_) => "operator",
             Input::ChainHead(_) => "chain_head",
             Input::PositionSync(_) => "position_sync",
+            Input::BookPolled(_) => "book_polled",
         }
     }
 }

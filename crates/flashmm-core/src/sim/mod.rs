@@ -295,7 +295,7 @@ impl SimVenue {
                     }
                 }
             }
-            Input::BookSnapshot(_) | Input::BookDelta(_) | Input::Bbo(_) => {
+            Input::BookSnapshot(_) | Input::BookPolled(_) | Input::BookDelta(_) | Input::Bbo(_) => {
                 let (bid, ask) = (book.best_bid().map(|b| b.0), book.best_ask().map(|a| a.0));
                 for (cid, r) in &self.resting {
                     let crossed = match r.side {

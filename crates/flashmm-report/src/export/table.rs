@@ -685,7 +685,9 @@ impl Rows {
                 ];
                 emit(Table::Trades, r)
             }
-            Body::Input(Input::BookSnapshot(_) | Input::BookDelta(_) | Input::Bbo(_)) => {
+            Body::Input(
+                Input::BookSnapshot(_) | Input::BookPolled(_) | Input::BookDelta(_) | Input::Bbo(_),
+            ) => {
                 let (book, last) = self.books.entry(e.session).or_default();
                 book.apply_entry(e);
                 let top = (book.best_bid(), book.best_ask());

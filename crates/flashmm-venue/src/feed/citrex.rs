@@ -3,7 +3,9 @@
 use super::FeedEvent;
 use crate::backoff::Backoff;
 use crate::citrex::client::CitrexClient;
-use crate::citrex::wire::{AccountParams, Depth, LoginParams, RpcMessage, Subscribe, WsTrade};
+use crate::citrex::wire::{
+    account_frame, AccountFrame, AccountParams, Depth, LoginParams, RpcMessage, Subscribe, WsTrade,
+};
 use flashmm_core::config::CitrexConfig;
 use flashmm_core::event::{BookSnapshot, FeedState, FeedStatus, Input, Level, Side, Symbol, Trade};
 use futures_util::{SinkExt, StreamExt};
@@ -39,7 +41,15 @@ pub fn snapshot(symbol: Symbol, n: u64, d: &Depth) -> Input {
 }
 
 pub fn trade(symbol: Symbol, t: &WsTrade) -> (Input, i64) {
-    let id = t.uid.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+    // FNV-1a of the venue's id, or of the trade's own fields when it sends none.
+    let key = match &t.uid {
+        Some(uid) => uid.clone(),
+        None => format!(
+            "{}/{}/{}/{}",
+            t.price.0, t.quantity.0, t.created_at, t.taker_is_buyer
+        ),
+    };
+    let id = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
     });
     let input = Input::Trade(Trade {
@@ -54,6 +64,19 @@ pub fn trade(symbol: Symbol, t: &WsTrade) -> (Input, i64) {
         },
     });
     (input, t.created_at as i64 * 1_000_000)
+}
+
+/// A book read over REST: it replaces the book, but is not the stream speaking.
+fn polled(symbol: Symbol, n: u64, d: &Depth) -> FeedEvent {
+    let input = match snapshot(symbol, n, d) {
+        Input::BookSnapshot(s) => Input::BookPolled(s),
+        other => other,
+    };
+    FeedEvent::Market {
+        input,
+        venue_ts: None,
+        received: Instant::now(),
+    }
 }
 
 pub fn stream_name(template: &str, product: &str) -> String {
@@ -118,12 +141,7 @@ pub async fn market(
                     while Instant::now() < until && !*stop.borrow() {
                         if let Ok(d) = rest.depth(&cfg.product, DEPTH_LIMIT).await {
                             n += 1;
-                            let ev = FeedEvent::Market {
-                                input: snapshot(symbol, n, &d),
-                                venue_ts: None,
-                                received: Instant::now(),
-                            };
-                            if tx.send(ev).await.is_err() {
+                            if tx.send(polled(symbol, n, &d)).await.is_err() {
                                 return;
                             }
                         }
@@ -138,9 +156,8 @@ pub async fn market(
                 continue;
             }
         };
-        failures = 0;
-        backoff.reset();
         let sub = Subscribe {
+            jsonrpc: "2.0".into(),
             method: "SUBSCRIBE".into(),
             params: vec![depth_stream.clone(), trade_stream.clone()],
             id: "1".into(),
@@ -156,30 +173,33 @@ pub async fn market(
         }
         if connected_before {
             // Whatever happened while we were away: start from a fresh book.
-            if let Ok(d) = rest.depth(&cfg.product, DEPTH_LIMIT).await {
-                n += 1;
-                let ev = FeedEvent::Market {
-                    input: snapshot(symbol, n, &d),
-                    venue_ts: None,
-                    received: Instant::now(),
-                };
-                if tx.send(ev).await.is_err() {
-                    return;
+            let said = match rest.depth(&cfg.product, DEPTH_LIMIT).await {
+                Ok(d) => {
+                    n += 1;
+                    if tx.send(polled(symbol, n, &d)).await.is_err() {
+                        return;
+                    }
+                    status(
+                        symbol,
+                        FeedState::Resynced,
+                        "market stream reconnected; book reloaded from GET /depth",
+                    )
                 }
-            }
-            if tx
-                .send(status(
+                Err(e) => status(
                     symbol,
-                    FeedState::Resynced,
-                    "market stream reconnected; book reloaded from GET /depth",
-                ))
-                .await
-                .is_err()
-            {
+                    FeedState::Connected,
+                    format!(
+                        "market stream reconnected; GET /depth failed ({e}), so the book waits for the stream's first snapshot"
+                    ),
+                ),
+            };
+            if tx.send(said).await.is_err() {
                 return;
             }
         }
         connected_before = true;
+        let mut first_data: Option<Instant> = None;
+        let mut refused = None;
         let mut ping = tokio::time::interval(Duration::from_secs(cfg.ping_interval_s.max(1)));
         ping.tick().await;
         loop {
@@ -204,8 +224,19 @@ pub async fn market(
                         Some(Ok(_)) => continue,
                     };
                     let received = Instant::now();
-                    let events = parse_market(&text, symbol, &depth_stream, &trade_stream, &mut n, received);
-                    for ev in events {
+                    let frame = parse_market(&text, symbol, &depth_stream, &trade_stream, &mut n, received);
+                    if let Some(why) = frame.refused {
+                        refused = Some(why);
+                        break;
+                    }
+                    if frame.data {
+                        let since = *first_data.get_or_insert(received);
+                        if since.elapsed() >= Duration::from_millis(cfg.reconnect_healthy_ms) {
+                            failures = 0;
+                            backoff.reset();
+                        }
+                    }
+                    for ev in frame.events {
                         if tx.send(ev).await.is_err() {
                             return;
                         }
@@ -213,15 +244,25 @@ pub async fn market(
                 }
             }
         }
-        if tx
-            .send(status(
+        let said = match refused {
+            Some(why) => {
+                // Connected but not subscribed is as good as down: count it toward the REST
+                // fallback and keep backing off.
+                failures += 1;
+                let _ = ws.close(None).await;
+                status(
+                    symbol,
+                    FeedState::Disconnected,
+                    format!("market stream refused the subscription ({why}); backing off"),
+                )
+            }
+            None => status(
                 symbol,
                 FeedState::Disconnected,
                 "market stream closed; reconnecting",
-            ))
-            .await
-            .is_err()
-        {
+            ),
+        };
+        if tx.send(said).await.is_err() {
             return;
         }
         tokio::select! {
@@ -235,43 +276,73 @@ pub async fn market(
 /// into its type (this is on the quoting path).
 #[derive(serde::Deserialize)]
 pub struct RawPush<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default)]
     pub id: std::borrow::Cow<'a, str>,
+    /// Present in the market envelope; a JSON-RPC reply has none, which is not a refusal.
     #[serde(default)]
-    pub success: bool,
+    pub success: Option<bool>,
     #[serde(borrow)]
     pub result: Option<&'a serde_json::value::RawValue>,
+    /// A JSON-RPC error (`{"code","message"}`), sent by venues that answer a refused frame so.
+    #[serde(borrow, default)]
+    pub error: Option<&'a serde_json::value::RawValue>,
 }
 
-fn parse_market(
+/// What a market frame said: inputs for the journal, whether it was data from a stream we
+/// asked for, and whether the venue refused our subscription.
+pub struct MarketFrame {
+    pub events: Vec<FeedEvent>,
+    pub data: bool,
+    pub refused: Option<String>,
+}
+
+pub fn parse_market(
     text: &str,
     symbol: Symbol,
     depth: &str,
     trades: &str,
     n: &mut u64,
     received: Instant,
-) -> Vec<FeedEvent> {
+) -> MarketFrame {
+    let said = |events: Vec<FeedEvent>, data: bool| MarketFrame {
+        events,
+        data,
+        refused: None,
+    };
     let malformed = |why: String| {
-        vec![status(
-            symbol,
-            FeedState::Malformed,
-            format!("{why}: {}", text.chars().take(300).collect::<String>()),
-        )]
+        said(
+            vec![status(
+                symbol,
+                FeedState::Malformed,
+                format!("{why}: {}", text.chars().take(300).collect::<String>()),
+            )],
+            false,
+        )
     };
     let push: RawPush = match serde_json::from_str(text) {
         Ok(p) => p,
         Err(e) => return malformed(format!("not a stream message ({e})")),
     };
+    if let Some(e) = push.error.filter(|e| e.get() != "null") {
+        return MarketFrame {
+            events: Vec::new(),
+            data: false,
+            refused: Some(e.get().chars().take(300).collect()),
+        };
+    }
     let result = push.result.map(|r| r.get()).unwrap_or("null");
     if push.id == depth {
         match serde_json::from_str::<Depth>(result) {
             Ok(d) => {
                 *n += 1;
-                vec![FeedEvent::Market {
-                    input: snapshot(symbol, *n, &d),
-                    venue_ts: None,
-                    received,
-                }]
+                said(
+                    vec![FeedEvent::Market {
+                        input: snapshot(symbol, *n, &d),
+                        venue_ts: None,
+                        received,
+                    }],
+                    true,
+                )
             }
             Err(e) => malformed(format!("bad depth ({e})")),
         }
@@ -282,24 +353,30 @@ fn parse_market(
             serde_json::from_str::<WsTrade>(result).map(|t| vec![t])
         };
         match list {
-            Ok(ts) => ts
-                .iter()
-                .map(|t| {
-                    let (input, venue_ts) = trade(symbol, t);
-                    FeedEvent::Market {
-                        input,
-                        venue_ts: Some(venue_ts),
-                        received,
-                    }
-                })
-                .collect(),
+            Ok(ts) => said(
+                ts.iter()
+                    .map(|t| {
+                        let (input, venue_ts) = trade(symbol, t);
+                        FeedEvent::Market {
+                            input,
+                            venue_ts: Some(venue_ts),
+                            received,
+                        }
+                    })
+                    .collect(),
+                true,
+            ),
             Err(e) => malformed(format!("bad trade ({e})")),
         }
-    } else if !push.success && result != "null" {
-        malformed("the venue refused a subscription".into())
+    } else if push.success == Some(false) {
+        MarketFrame {
+            events: Vec::new(),
+            data: false,
+            refused: Some(result.chars().take(300).collect()),
+        }
     } else {
         // Subscription acks and streams we did not ask for.
-        Vec::new()
+        said(Vec::new(), false)
     }
 }
 
@@ -383,7 +460,8 @@ pub async fn account(
         if !ok {
             continue;
         }
-        backoff.reset();
+        let connected_at = Instant::now();
+        let healthy = Duration::from_millis(cfg.reconnect_healthy_ms);
         if !first && tx.send(FeedEvent::AccountResynced).await.is_err() {
             return;
         }
@@ -412,23 +490,18 @@ pub async fn account(
                         Some(Ok(_)) => continue,
                     };
                     let received = Instant::now();
-                    let msg: Result<RpcMessage, _> = serde_json::from_str(&text);
-                    let ev = match msg {
-                        Ok(m) if m.method.as_deref() == Some("account.updates") && m.params.is_some() => {
-                            match serde_json::from_value(m.params.unwrap_or_default()) {
-                                Ok(update) => FeedEvent::Account { update, received },
-                                Err(e) => status(symbol, FeedState::Malformed, format!("bad account update ({e}): {}", text.chars().take(300).collect::<String>())),
-                            }
+                    if connected_at.elapsed() >= healthy {
+                        backoff.reset();
+                    }
+                    let (events, refused) = account_events(&text, symbol, received);
+                    for ev in events {
+                        if tx.send(ev).await.is_err() {
+                            return;
                         }
-                        Ok(m) if m.error.is_some() => {
-                            let e = m.error.map(|e| format!("{} {}", e.code, e.message)).unwrap_or_default();
-                            status(symbol, FeedState::Malformed, format!("account stream error: {e}"))
-                        }
-                        Ok(_) => continue,
-                        Err(e) => status(symbol, FeedState::Malformed, format!("not JSON-RPC ({e}): {}", text.chars().take(300).collect::<String>())),
-                    };
-                    if tx.send(ev).await.is_err() {
-                        return;
+                    }
+                    if refused {
+                        let _ = ws.close(None).await;
+                        break;
                     }
                 }
             }
@@ -437,5 +510,158 @@ pub async fn account(
             _ = tokio::time::sleep(backoff.next_delay()) => {}
             _ = stop.changed() => {}
         }
+    }
+}
+
+/// One account-stream frame as events for the driver, and whether the venue refused us (then
+/// the connection is dropped and retried with backoff). Anything we cannot read is a doubt: the
+/// driver journals it and reads the account back, since the frame may have carried a fill.
+pub fn account_events(text: &str, symbol: Symbol, received: Instant) -> (Vec<FeedEvent>, bool) {
+    let quoted = || text.chars().take(300).collect::<String>();
+    match account_frame(text) {
+        Ok(AccountFrame::Updates(us)) => (
+            us.into_iter()
+                .map(|update| FeedEvent::Account { update, received })
+                .collect(),
+            false,
+        ),
+        Ok(AccountFrame::Other) => (Vec::new(), false),
+        Ok(AccountFrame::Refused(why)) => (
+            vec![FeedEvent::AccountDoubt(FeedStatus {
+                symbol,
+                state: FeedState::Malformed,
+                detail: format!("account stream refused a request ({why}): {}", quoted()),
+            })],
+            true,
+        ),
+        Err(why) => (
+            vec![FeedEvent::AccountDoubt(FeedStatus {
+                symbol,
+                state: FeedState::Malformed,
+                detail: format!("unreadable account frame ({why}): {}", quoted()),
+            })],
+            false,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(text: &str) -> (MarketFrame, u64) {
+        let mut n = 0;
+        let f = parse_market(
+            text,
+            Symbol::new("BTCPERP").unwrap(),
+            "btcperp@depth20_10",
+            "btcperp@trade",
+            &mut n,
+            Instant::now(),
+        );
+        (f, n)
+    }
+
+    #[test]
+    fn account_frames_become_updates_doubts_or_refusals() {
+        let sym = Symbol::new("BTCPERP").unwrap();
+        let now = Instant::now();
+        let fill = r#"{"orderId":"0xab","productId":1003,"isBuy":true,"price":"1","quantity":"2","fee":"0","isMaker":true,"residualQuantity":"0","createdAt":1,"tradeId":"t1"}"#;
+        let (evs, refused) = account_events(
+            &format!(r#"{{"id":"account.updates","success":true,"result":[{fill},{fill}]}}"#),
+            sym,
+            now,
+        );
+        assert!(!refused);
+        assert_eq!(evs.len(), 2);
+        assert!(evs.iter().all(|e| matches!(e, FeedEvent::Account { .. })));
+        let (evs, refused) =
+            account_events(r#"{"jsonrpc":"2.0","id":"1","result":true}"#, sym, now);
+        assert!(evs.is_empty() && !refused);
+        let (evs, refused) = account_events(
+            r#"{"jsonrpc":"2.0","id":"1","error":{"code":-32600,"message":"no"}}"#,
+            sym,
+            now,
+        );
+        assert!(refused);
+        assert!(
+            matches!(evs.as_slice(), [FeedEvent::AccountDoubt(s)] if s.detail.contains("refused"))
+        );
+        let (evs, refused) = account_events("{garbage", sym, now);
+        assert!(!refused);
+        assert!(
+            matches!(evs.as_slice(), [FeedEvent::AccountDoubt(s)] if s.detail.contains("{garbage"))
+        );
+    }
+
+    #[test]
+    fn refusals_are_refusals_and_acks_are_not() {
+        for text in [
+            r#"{"jsonrpc":"2.0","id":"1","error":{"code":-32600,"message":"missing field `jsonrpc`"}}"#,
+            r#"{"id":"1","success":false,"result":"unknown stream"}"#,
+        ] {
+            let (f, _) = frame(text);
+            assert!(f.refused.is_some(), "{text}");
+            assert!(f.events.is_empty() && !f.data);
+        }
+        for text in [
+            r#"{"id":"1","success":true,"result":null}"#,
+            r#"{"jsonrpc":"2.0","id":"1","result":{"subscribed":true}}"#,
+            r#"{"id":"other@trade","success":true,"result":[]}"#,
+        ] {
+            let (f, _) = frame(text);
+            assert!(
+                f.refused.is_none() && !f.data && f.events.is_empty(),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn data_frames_are_data_and_depth_reads_decimals_or_e18() {
+        let (f, n) = frame(
+            r#"{"id":"btcperp@depth20_10","success":true,"result":{"bids":[["61000.5","0.25"]],"asks":[["61001000000000000000000",1000000000000000]]}}"#,
+        );
+        assert!(f.data && f.refused.is_none());
+        assert_eq!(n, 1);
+        match f.events.as_slice() {
+            [FeedEvent::Market {
+                input: Input::BookSnapshot(s),
+                ..
+            }] => {
+                assert_eq!(s.bids[0].price.to_string(), "61000.5");
+                assert_eq!(s.bids[0].qty.to_string(), "0.25");
+                assert_eq!(s.asks[0].price.to_string(), "61001");
+                assert_eq!(s.asks[0].qty.to_string(), "0.001");
+            }
+            other => panic!("{other:?}"),
+        }
+        let (f, _) = frame(
+            r#"{"id":"btcperp@trade","success":true,"result":[{"price":"61000","quantity":"0.001","takerIsBuyer":true,"timestamp":5},{"price":"61000","quantity":"0.002","takerIsBuyer":true,"createdAt":5,"uid":"x"}]}"#,
+        );
+        assert!(f.data);
+        let ids: Vec<u64> = f
+            .events
+            .iter()
+            .map(|e| match e {
+                FeedEvent::Market {
+                    input: Input::Trade(t),
+                    venue_ts,
+                    ..
+                } => {
+                    assert_eq!(*venue_ts, Some(5_000_000));
+                    t.trade_id
+                }
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(ids.len(), 2);
+        assert_ne!(ids[0], ids[1], "a trade without uid gets an id of its own");
+        let (f, _) = frame(r#"{"id":"btcperp@depth20_10","success":true,"result":{"bids":"x"}}"#);
+        assert!(!f.data && f.refused.is_none());
+        assert!(matches!(
+            f.events.as_slice(),
+            [FeedEvent::Status(s)] if s.state == FeedState::Malformed
+        ));
     }
 }

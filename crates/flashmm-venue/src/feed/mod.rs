@@ -28,5 +28,8 @@ pub enum FeedEvent {
     },
     /// The account stream reconnected: open orders may have changed unseen.
     AccountResynced,
+    /// The account stream said something we could not read or that refused us: journal it and
+    /// read the account back, since a fill may have been in it.
+    AccountDoubt(FeedStatus),
     Status(FeedStatus),
 }
