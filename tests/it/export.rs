@@ -38,9 +38,13 @@ fn expected_rows(stream: &[Entry]) -> BTreeMap<&'static str, u64> {
             Body::Output(Output::RiskAction(_)) => Some("risk"),
             Body::Output(Output::PredictorStatus(_)) => Some("predictor_status"),
             Body::Input(Input::Trade(_)) => Some("trades"),
-            Body::Input(Input::BookSnapshot(_) | Input::BookDelta(_) | Input::Bbo(_)) => {
+            Body::Input(
+                Input::BookSnapshot(_) | Input::BookPolled(_) | Input::BookDelta(_) | Input::Bbo(_),
+            ) => {
                 match &e.body {
-                    Body::Input(Input::BookSnapshot(s)) => book.apply_snapshot(s),
+                    Body::Input(Input::BookSnapshot(s) | Input::BookPolled(s)) => {
+                        book.apply_snapshot(s)
+                    }
                     Body::Input(Input::BookDelta(d)) => {
                         book.apply_delta(d);
                     }
