@@ -7,10 +7,10 @@
 use super::tracker::{AccountCheck, Reply};
 use super::{Live, LiveError};
 use flashmm_core::event::{FeedStatus, Input, PositionSync, WireAction};
+use flashmm_venue::citrex::reconcile::{self, Ours, PositionVerdict};
 use flashmm_venue::citrex::wire::VenueOrder;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// How many times a check is re-read because fills arrived while it was in flight; after that
@@ -274,95 +274,103 @@ impl Live {
             return Ok(());
         };
         let product = c.product.id;
-        let ours: Vec<&VenueOrder> = open.iter().filter(|o| o.product_id == product).collect();
-        let venue_ids: BTreeSet<&str> = ours.iter().map(|o| o.id.as_str()).collect();
-        let nonces: BTreeSet<u64> = ours.iter().map(|o| o.nonce).collect();
-        let missing: Vec<u64> = c
+        let listed: Vec<VenueOrder> = open
+            .into_iter()
+            .filter(|o| o.product_id == product)
+            .collect();
+        let ours: Vec<Ours> = c
             .orders
             .iter()
-            .filter(|(cid, t)| !t.done && check.acked.contains(cid))
-            .filter(|(_, t)| {
-                !t.venue_id
-                    .as_deref()
-                    .is_some_and(|id| venue_ids.contains(id))
-                    && !nonces.contains(&t.nonce)
+            .map(|(cid, t)| Ours {
+                cid: *cid,
+                venue_id: t.venue_id.clone(),
+                nonce: t.nonce,
+                residual: t.residual,
+                done: t.done,
+                acked_at_issue: check.acked.contains(cid),
             })
-            .map(|(cid, _)| *cid)
             .collect();
-        let known: BTreeSet<u64> = c.orders.values().map(|t| t.nonce).collect();
-        let strangers: Vec<String> = ours
-            .iter()
-            .filter(|o| !known.contains(&o.nonce))
-            .map(|o| format!("{} (nonce {})", o.id, o.nonce))
-            .collect();
+        let found = reconcile::compare(&ours, &listed);
         let (venue_qty, venue_avg) = positions
             .iter()
             .find(|p| p.product_id == product)
             .map(|p| (p.quantity.to_decimal(), p.avg_entry_price.to_decimal()))
             .unwrap_or_default();
-        let our_qty = self.engine.position().qty();
         let mut summary = format!(
-            "account check ({}): {} open at the venue, {} of ours missing, venue position {venue_qty} (ours {our_qty})",
+            "account check ({}): {} open at the venue, {} of ours missing, {} with fills unseen, venue position {venue_qty} (ours {})",
             check.why,
-            ours.len(),
-            missing.len(),
+            listed.len(),
+            found.missing.len(),
+            found.filled.len(),
+            self.engine.position().qty(),
         );
-        if !strangers.is_empty() {
+        if !found.strangers.is_empty() {
             summary.push_str(&format!(
                 "; orders we did not place are resting on this account, left alone: {}",
-                strangers.join(", ")
+                found.strangers.join(", ")
             ));
         }
         if busy {
             summary.push_str("; fills kept arriving, the position is not corrected this time");
         }
         self.wire(WireAction::Reconcile, None, None, summary, false, None)?;
-        // A lower residual in the listing is a fill no push told us of.
-        let listed: Vec<(u64, VenueOrder)> = ours
-            .iter()
-            .filter_map(|o| self.cid_of(o).map(|cid| (cid, (*o).clone())))
-            .collect();
-        for (cid, o) in listed {
-            self.residual_fill(cid, &o, None)?;
+        for (cid, _, _) in &found.filled {
+            let venue_order = listed.iter().find(|l| {
+                ours.iter().any(|o| {
+                    o.cid == *cid
+                        && (o.venue_id.as_deref() == Some(l.id.as_str()) || o.nonce == l.nonce)
+                })
+            });
+            if let Some(o) = venue_order {
+                self.residual_fill(*cid, o, None)?;
+            }
         }
         let reason = format!(
             "not at the venue when its account was read ({}): filled or canceled unseen",
             check.why
         );
-        for cid in missing {
+        for cid in found.missing {
             self.gone(cid, &reason)?;
         }
         // The fills just learned from the listing count: compare what we hold now.
         let our_qty = self.engine.position().qty();
-        let difference = venue_qty - our_qty;
-        let first_sight = check.seen_difference != Some(difference);
-        if !busy && !difference.is_zero() && first_sight && check.attempt < MAX_BUSY_RETRIES {
-            // A fill push may simply not have arrived yet: look once more before believing it.
-            self.check_account_again(
-                check.why,
-                check.attempt + 1,
-                Duration::from_secs(1),
-                Some(difference),
-            );
-            return Ok(());
-        }
-        let adopt = !busy && !difference.is_zero();
-        if adopt {
-            self.input(
-                Input::PositionSync(PositionSync {
-                    symbol: self.symbol,
-                    qty: venue_qty,
-                    avg_price: venue_avg,
-                    note: format!(
-                        "account check ({}): the venue holds {venue_qty}, we held {our_qty}; the difference ({difference}) is booked at the venue's average entry price {venue_avg}, since the missed fills' prices were not received",
-                        check.why,
-                    ),
-                }),
-                None,
-                None,
-                None,
-            )?;
-        }
+        let verdict = reconcile::position_verdict(
+            venue_qty,
+            our_qty,
+            busy,
+            check.seen_difference,
+            check.attempt < MAX_BUSY_RETRIES,
+        );
+        let adopt = match verdict {
+            PositionVerdict::Agree | PositionVerdict::Busy => false,
+            PositionVerdict::LookAgain(difference) => {
+                // A fill push may simply not have arrived yet: look once more first.
+                self.check_account_again(
+                    check.why,
+                    check.attempt + 1,
+                    Duration::from_secs(1),
+                    Some(difference),
+                );
+                return Ok(());
+            }
+            PositionVerdict::Adopt(difference) => {
+                self.input(
+                    Input::PositionSync(PositionSync {
+                        symbol: self.symbol,
+                        qty: venue_qty,
+                        avg_price: venue_avg,
+                        note: format!(
+                            "account check ({}): the venue holds {venue_qty}, we held {our_qty}; the difference ({difference}) is booked at the venue's average entry price {venue_avg}, since the missed fills' prices were not received",
+                            check.why,
+                        ),
+                    }),
+                    None,
+                    None,
+                    None,
+                )?;
+                true
+            }
+        };
         // Last, so whoever sees the count (a test, before stopping the engine) knows all of the
         // above is journaled.
         self.metrics

@@ -26,7 +26,7 @@ pub(super) struct Track {
     pub(super) nonce: u64,
     place_seq: u64,
     sent: Instant,
-    residual: Decimal,
+    pub(super) residual: Decimal,
     cancel_wanted: bool,
     pub(super) done: bool,
 }
@@ -585,14 +585,14 @@ impl Live {
         };
         match update {
             AccountUpdate::Order(o) => {
-                let cid = c.by_venue.get(&o.id).copied().or_else(|| {
-                    c.orders
-                        .iter()
-                        .find(|(_, t)| t.nonce == o.nonce)
-                        .map(|(cid, _)| *cid)
-                });
-                let Some(cid) = cid else { return Ok(()) };
-                let acked = c.orders.get(&cid).is_some_and(|t| t.venue_id.is_some());
+                let Some(cid) = self.cid_of(&o) else {
+                    return Ok(());
+                };
+                let acked = self
+                    .citrex
+                    .as_ref()
+                    .and_then(|c| c.orders.get(&cid))
+                    .is_some_and(|t| t.venue_id.is_some());
                 if !acked && !matches!(o.status, OrderStatus::Rejected) {
                     self.placed(cid, Ok(o.clone()))?;
                 }

@@ -2,4 +2,5 @@
 
 pub mod client;
 pub mod eip712;
+pub mod reconcile;
 pub mod wire;
