@@ -153,3 +153,72 @@ fn a_position_read_from_the_venue_is_adopted_and_marked() {
     core.feed(T0 + 2 * MS, sync(dec!(0.001), dec!(60000)));
     assert_eq!(core.engine.position().qty(), dec!(0.001));
 }
+
+fn guard(out: &[Output], kind: RiskKind) -> Option<bool> {
+    out.iter().rev().find_map(|o| match o {
+        Output::RiskAction(a) if a.kind == kind => Some(a.engaged),
+        _ => None,
+    })
+}
+
+fn fill(qty: Decimal) -> Input {
+    Input::Fill(Fill {
+        cid: 0,
+        side: Side::Buy,
+        price: dec!(60000),
+        qty,
+        liquidity: Liquidity::Maker,
+        fee: Decimal::ZERO,
+        leaves_qty: Decimal::ZERO,
+    })
+}
+
+#[test]
+fn fills_the_venue_has_not_confirmed_pull_the_quotes_past_the_bound() {
+    let mut c = cfg();
+    c.risk.stale_feed_ms = 600_000;
+    c.risk.position_unconfirmed_ms = 2_000;
+    let mut core = Core::new(&c);
+    let symbol = core.symbol;
+    let sync = |qty| {
+        Input::PositionSync(PositionSync {
+            symbol,
+            qty,
+            avg_price: dec!(60000),
+            note: "read".into(),
+        })
+    };
+    let b = core.book(dec!(60000), dec!(60001));
+    core.feed(T0, Input::BookSnapshot(b));
+    core.feed(T0 + MS, sync(Decimal::ZERO));
+    core.feed(T0 + 10 * MS, fill(dec!(0.001)));
+    assert!(core.engine.position_unconfirmed());
+    // The guard's deadline is the timer: 2 s after the first unconfirmed fill.
+    let due = core.engine.poll_timeout().expect("a deadline");
+    assert_eq!(due, T0 + 10 * MS + 2_001 * MS);
+    let out = core.feed(due, Input::Timer);
+    assert_eq!(guard(&out, RiskKind::PositionUnconfirmed), Some(true));
+    let b = core.book(dec!(60000), dec!(60001));
+    assert_eq!(places(&core.feed(due + MS, Input::BookSnapshot(b))), 0);
+    // A read of the venue that agrees confirms it; quoting resumes.
+    let out = core.feed(due + 2 * MS, sync(dec!(0.001)));
+    assert_eq!(guard(&out, RiskKind::PositionUnconfirmed), Some(false));
+    assert!(places(&out) > 0);
+    assert!(!core.engine.position_unconfirmed());
+}
+
+#[test]
+fn without_a_venue_read_fills_need_no_confirmation() {
+    // A backtest never reads a venue: its simulated fills are never held against it.
+    let mut c = cfg();
+    c.risk.stale_feed_ms = 600_000;
+    c.risk.position_unconfirmed_ms = 2_000;
+    let mut core = Core::new(&c);
+    let b = core.book(dec!(60000), dec!(60001));
+    core.feed(T0, Input::BookSnapshot(b));
+    core.feed(T0 + MS, fill(dec!(0.001)));
+    assert!(!core.engine.position_unconfirmed());
+    let b = core.book(dec!(60000), dec!(60001));
+    let out = core.feed(T0 + 60_000 * MS, Input::BookSnapshot(b));
+    assert_eq!(guard(&out, RiskKind::PositionUnconfirmed), None);
+}

@@ -473,3 +473,73 @@ async fn a_fill_for_an_unknown_order_moves_the_position_once() {
     assert_eq!(engine_position(&es), dec!(0.002));
     replays_clean(&j);
 }
+
+/// Quotes come down while fills the venue has not confirmed move the position past
+/// `risk.position_unconfirmed_ms`; a read of the account that agrees confirms them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unconfirmed_position_pulls_the_quotes_until_a_read_confirms_it() {
+    let w = world().await;
+    let port = free_port();
+    let addr = format!("live.metrics_addr=\"127.0.0.1:{port}\"");
+    let extra = ["risk.position_unconfirmed_ms=1000", addr.as_str()];
+    let (tx, engine) = start(&w, VenueMode::Citrex(signer()), &extra);
+    let me = signer().address();
+    wait_for(PATIENCE, "quotes", || w.fake.open_orders(me).len() == 6).await;
+    let bid = best_quote(&w, true);
+    w.fake
+        .trade("btcperp", bid - Decimal::ONE, dec!(0.001), false);
+    // No periodic reads in these tests: nothing confirms the fill, so the quotes come down.
+    wait_for(PATIENCE, "quotes pulled", || {
+        w.fake.open_orders(me).is_empty()
+    })
+    .await;
+    stop(tx, engine).await;
+    let es = entries(w.dir.path()).1;
+    let engaged: Vec<bool> = es
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Output(Output::RiskAction(a)) if a.kind == RiskKind::PositionUnconfirmed => {
+                Some(a.engaged)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(engaged.first(), Some(&true), "{engaged:?}");
+
+    // With reads every 300 ms, the fill is confirmed long before a 20 s bound.
+    let w = world().await;
+    let extra = [
+        "risk.position_unconfirmed_ms=20000",
+        "citrex.reconcile_interval_ms=300",
+        addr.as_str(),
+    ];
+    let (tx, engine) = start(&w, VenueMode::Citrex(signer()), &extra);
+    wait_for(PATIENCE, "quotes", || w.fake.open_orders(me).len() == 6).await;
+    let bid = best_quote(&w, true);
+    w.fake
+        .trade("btcperp", bid - Decimal::ONE, dec!(0.001), false);
+    wait_for(PATIENCE, "the venue long", || {
+        venue_position(&w) > Decimal::ZERO
+    })
+    .await;
+    let reads = metric(port, "flashmm_reconciliations_total")
+        .await
+        .unwrap_or(0.0);
+    wait_for_async(PATIENCE, "a read after the fill", || async move {
+        metric(port, "flashmm_reconciliations_total")
+            .await
+            .is_some_and(|n| n >= reads + 2.0)
+    })
+    .await;
+    stop(tx, engine).await;
+    let es = entries(w.dir.path()).1;
+    assert!(es.iter().any(|e| matches!(
+        &e.body,
+        Body::Input(Input::PositionSync(p)) if p.note.contains("confirms our position")
+    )));
+    assert!(!es.iter().any(|e| matches!(
+        &e.body,
+        Body::Output(Output::RiskAction(a)) if a.kind == RiskKind::PositionUnconfirmed
+    )));
+    replays_clean(&entries(w.dir.path()).0);
+}

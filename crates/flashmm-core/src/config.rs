@@ -115,6 +115,9 @@ pub struct RiskConfig {
     pub kill_cooldown_s: u64,
     pub stale_feed_ms: u64,
     pub chain_halt_ms: u64,
+    /// Live: once the venue's account has been read, a position moved by fills must be
+    /// confirmed by a read within this long, or quoting stops (0 = off).
+    pub position_unconfirmed_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -282,6 +285,7 @@ impl Default for RiskConfig {
             kill_cooldown_s: 60,
             stale_feed_ms: 5000,
             chain_halt_ms: 3000,
+            position_unconfirmed_ms: 30_000,
         }
     }
 }

@@ -67,6 +67,11 @@ pub struct Engine {
     last_market: Option<i64>,
     /// A book was read over REST before the market stream ever spoke.
     polled_only: bool,
+    /// The venue's account has been read (a `position_sync`): from then on fills need a read
+    /// to confirm them. Backtests never read one, so the guard stays out of their way.
+    venue_read: bool,
+    /// The first fill since the last read of the venue's position.
+    unconfirmed_since: Option<i64>,
     /// When the last block of the settlement chain arrived (live sessions only).
     last_block: Option<i64>,
     last_replace: i64,
@@ -92,6 +97,8 @@ impl Engine {
             now: i64::MIN,
             last_market: None,
             polled_only: false,
+            venue_read: false,
+            unconfirmed_since: None,
             last_block: None,
             last_replace: i64::MIN,
             replace_pending: false,
@@ -121,6 +128,11 @@ impl Engine {
     pub fn stats(&self) -> &EngineStats {
         &self.stats
     }
+    /// Fills have moved the position since the venue's account was last read.
+    pub fn position_unconfirmed(&self) -> bool {
+        self.unconfirmed_since.is_some()
+    }
+
     pub fn prediction_stats(&self) -> &prediction::PredictionStats {
         &self.prediction.stats
     }
@@ -215,6 +227,9 @@ impl Engine {
             Input::Fill(f) => {
                 // The position follows every fill, even one for an order we do not know.
                 self.position.apply_fill(f.side, f.price, f.qty, f.fee);
+                if self.venue_read && self.unconfirmed_since.is_none() {
+                    self.unconfirmed_since = Some(self.now);
+                }
                 Self::count(
                     &mut self.stats,
                     self.orders.on_fill(f.cid, f.qty, f.leaves_qty),
@@ -248,6 +263,8 @@ impl Engine {
             Input::PositionSync(p) => {
                 if p.symbol == sym {
                     self.position.adopt(p.qty, p.avg_price);
+                    self.venue_read = true;
+                    self.unconfirmed_since = None;
                     dirty = true;
                 }
             }
@@ -292,6 +309,7 @@ impl Engine {
                 .check_stale(now, self.last_market, self.polled_only),
         );
         actions.extend(self.risk.check_chain(now, self.last_block));
+        actions.extend(self.risk.check_unconfirmed(now, self.unconfirmed_since));
         if self.book.is_valid() {
             let moved = self.features.window_move_bps(now);
             actions.extend(self.risk.check_kill(
@@ -641,7 +659,9 @@ impl Engine {
 
     /// When the engine next needs a `Timer` input if nothing else arrives; always after `now`.
     pub fn poll_timeout(&self) -> Option<i64> {
-        let mut d = self.risk.deadline(self.last_market, self.last_block);
+        let mut d = self
+            .risk
+            .deadline(self.last_market, self.last_block, self.unconfirmed_since);
         let mut consider = |t: i64| d = Some(d.map_or(t, |x: i64| x.min(t)));
         if self.book.is_valid() && !self.risk.halted() {
             if let Some(t) = self.prediction.deadline(self.now) {

@@ -40,13 +40,14 @@ pub fn room(
     }
 }
 
-const HALTS: [RiskKind; 6] = [
+const HALTS: [RiskKind; 7] = [
     RiskKind::KillSwitch,
     RiskKind::StaleFeed,
     RiskKind::DailyLoss,
     RiskKind::BookInvalid,
     RiskKind::OperatorHalt,
     RiskKind::ChainHalt,
+    RiskKind::PositionUnconfirmed,
 ];
 
 fn slot(kind: RiskKind) -> usize {
@@ -58,13 +59,14 @@ fn slot(kind: RiskKind) -> usize {
         RiskKind::OperatorHalt => 4,
         RiskKind::InventoryLimit => 5,
         RiskKind::ChainHalt => 6,
+        RiskKind::PositionUnconfirmed => 7,
     }
 }
 
 #[derive(Clone, Debug)]
 pub struct Risk {
     cfg: RiskConfig,
-    engaged: [bool; 7],
+    engaged: [bool; 8],
     kill_until: i64,
     day: Option<i64>,
     day_start_equity: Decimal,
@@ -76,7 +78,7 @@ impl Risk {
     pub fn new(cfg: &RiskConfig) -> Risk {
         Risk {
             cfg: cfg.clone(),
-            engaged: [false; 7],
+            engaged: [false; 8],
             kill_until: 0,
             day: None,
             day_start_equity: Decimal::ZERO,
@@ -195,6 +197,26 @@ impl Risk {
         })
     }
 
+    /// Live, fills are the venue's word relayed by pushes that can be lost: once the account has
+    /// been read at all, a position moved by fills must be confirmed by a read within
+    /// `risk.position_unconfirmed_ms` (0 = never required), or quoting stops until it is.
+    pub fn check_unconfirmed(&mut self, now: i64, since: Option<i64>) -> Option<RiskAction> {
+        let limit = self.cfg.position_unconfirmed_ms;
+        let over = match since {
+            Some(t) if limit > 0 => (now - t) / NS_PER_MS > limit as i64,
+            _ => false,
+        };
+        self.set(RiskKind::PositionUnconfirmed, over, || {
+            if over {
+                format!(
+                    "fills moved the position and no account read has confirmed it for {limit} ms (risk.position_unconfirmed_ms)"
+                )
+            } else {
+                "the venue's account read confirms the position".to_string()
+            }
+        })
+    }
+
     /// `equity` is marked to mid. The loss is measured from the equity at the start of the UTC day.
     pub fn check_daily(&mut self, now: i64, equity: Decimal) -> Option<RiskAction> {
         let day = now.div_euclid(NS_PER_DAY);
@@ -262,7 +284,12 @@ impl Risk {
     }
 
     /// The next time a guard may change without any new input.
-    pub fn deadline(&self, last_market: Option<i64>, last_block: Option<i64>) -> Option<i64> {
+    pub fn deadline(
+        &self,
+        last_market: Option<i64>,
+        last_block: Option<i64>,
+        unconfirmed_since: Option<i64>,
+    ) -> Option<i64> {
         let mut d = None::<i64>;
         let mut consider = |t: i64| d = Some(d.map_or(t, |x| x.min(t)));
         if self.is_engaged(RiskKind::KillSwitch) && self.kill_until != i64::MAX {
@@ -278,6 +305,14 @@ impl Risk {
         }
         if let (false, Some(last)) = (self.is_engaged(RiskKind::ChainHalt), last_block) {
             consider(last + (self.cfg.chain_halt_ms as i64 + 1) * NS_PER_MS);
+        }
+        let limit = self.cfg.position_unconfirmed_ms as i64;
+        if let (false, Some(since), true) = (
+            self.is_engaged(RiskKind::PositionUnconfirmed),
+            unconfirmed_since,
+            limit > 0,
+        ) {
+            consider(since + (limit + 1) * NS_PER_MS);
         }
         d
     }
@@ -363,7 +398,7 @@ mod tests {
         assert!(r.check_daily(10, dec!(0)).is_none());
         assert!(r.check_daily(20, dec!(-251)).unwrap().engaged);
         assert!(r.halted());
-        assert_eq!(r.deadline(None, None), Some(NS_PER_DAY));
+        assert_eq!(r.deadline(None, None, None), Some(NS_PER_DAY));
         assert!(!r.check_daily(NS_PER_DAY, dec!(-251)).unwrap().engaged);
     }
 }

@@ -235,6 +235,13 @@ impl Live {
         });
     }
 
+    /// Whether the account needs reading: orders of ours rest at the venue, or fills moved the
+    /// position since the last read.
+    pub(super) fn account_in_doubt(&self) -> bool {
+        let real = self.citrex.as_ref().is_some_and(|c| !c.dry_run);
+        self.orders_resting() || (real && self.engine.position_unconfirmed())
+    }
+
     /// Whether any order of ours is acknowledged and not known to be done.
     pub(super) fn orders_resting(&self) -> bool {
         self.citrex.as_ref().is_some_and(|c| {
@@ -342,7 +349,27 @@ impl Live {
             check.attempt < MAX_BUSY_RETRIES,
         );
         let adopt = match verdict {
-            PositionVerdict::Agree | PositionVerdict::Busy => false,
+            PositionVerdict::Busy => false,
+            PositionVerdict::Agree => {
+                if self.engine.position_unconfirmed() {
+                    // The fills since the last read are confirmed: say so to the core.
+                    self.input(
+                        Input::PositionSync(PositionSync {
+                            symbol: self.symbol,
+                            qty: venue_qty,
+                            avg_price: venue_avg,
+                            note: format!(
+                                "account check ({}): the venue confirms our position {our_qty}",
+                                check.why
+                            ),
+                        }),
+                        None,
+                        None,
+                        None,
+                    )?;
+                }
+                false
+            }
             PositionVerdict::LookAgain(difference) => {
                 // A fill push may simply not have arrived yet: look once more first.
                 self.check_account_again(

@@ -232,7 +232,7 @@ impl Live {
             Duration::from_secs(3600)
         };
         let reconcile_in = match self.reconcile_every {
-            Some(every) if self.orders_resting() => {
+            Some(every) if self.account_in_doubt() => {
                 every.saturating_sub(self.last_reconcile.elapsed())
             }
             _ => Duration::from_secs(3600),
@@ -279,7 +279,7 @@ impl Live {
         let due = self
             .reconcile_every
             .is_some_and(|every| self.last_reconcile.elapsed() >= every);
-        if due && self.orders_resting() && !self.checking {
+        if due && self.account_in_doubt() && !self.checking {
             // Pushes can be lost without a reconnect to show it: look, rather than trust.
             self.check_account("periodic", 0, Duration::ZERO);
         }
@@ -401,6 +401,10 @@ pub async fn run(mut writer: Writer, args: LiveArgs) -> Result<LiveOutcome, Live
     let client = Arc::new(CitrexClient::new(&cfg.citrex, signer.clone())?);
     let product = client.product(&cfg.citrex.product).await?;
     fit_to_product(&mut cfg, &product)?;
+    if !matches!(args.venue, VenueMode::Citrex(_)) {
+        // Simulated fills need no venue to confirm them (recorded, so replay agrees).
+        cfg.risk.position_unconfirmed_ms = 0;
+    }
     let nonce_floor = journaled_nonce(&writer)?;
     let mode = match args.venue {
         VenueMode::Paper => Mode::Paper,

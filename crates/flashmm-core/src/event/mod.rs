@@ -766,6 +766,9 @@ pub enum RiskKind {
     OperatorHalt,
     /// No block on the settlement chain for `risk.chain_halt_ms`.
     ChainHalt,
+    /// Fills moved the position and no read of the venue's account has confirmed it for
+    /// `risk.position_unconfirmed_ms`.
+    PositionUnconfirmed,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
