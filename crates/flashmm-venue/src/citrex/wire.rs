@@ -444,6 +444,19 @@ mod tests {
             vec![dec!(61000.5), dec!(1.5), dec!(0.00001), dec!(0.001)]
         );
         assert!(serde_json::from_str::<E18>(r#""abc""#).is_err());
+        // The edges: 18 decimals fit, integers of either sign, floats as far as i128 reaches.
+        assert_eq!(E18::from_decimal(dec!(0.000000000000000001)), Some(E18(1)));
+        assert_eq!(serde_json::from_str::<E18>("-5").unwrap(), E18(-5));
+        assert_eq!(
+            serde_json::from_str::<E18>("1.5e20").unwrap(),
+            E18(150_000_000_000_000_000_000)
+        );
+        assert!(serde_json::from_str::<E18>("1e39").is_err());
+        let p: Product = serde_json::from_str(
+            r#"{"id":1,"symbol":"btcperp","increment":"1","minQuantity":"1"}"#,
+        )
+        .unwrap();
+        assert!(p.active, "a product is active unless it says otherwise");
         assert!(serde_json::from_str::<E18>(r#""0.0000000000000000001""#).is_err());
     }
 
@@ -546,6 +559,24 @@ mod tests {
         ] {
             assert!(account_frame(&wrap(bad)).is_err(), "{bad}");
         }
+        // Each field test matters: a balance carrying `data`, a position carrying `status`, a
+        // balance carrying `quantity`, a position with a quantity and no entry price.
+        assert!(matches!(
+            updates(&wrap(r#"{"asset":"USDC","data":1}"#)).as_slice(),
+            [AccountUpdate::Balance(_)]
+        ));
+        assert!(matches!(
+            updates(&wrap(r#"{"productId":1003,"quantity":"1","status":"x"}"#)).as_slice(),
+            [AccountUpdate::Position(_)]
+        ));
+        assert!(matches!(
+            updates(&wrap(r#"{"asset":"USDC","quantity":"1"}"#)).as_slice(),
+            [AccountUpdate::Balance(_)]
+        ));
+        assert!(matches!(
+            updates(&wrap(r#"{"productId":1003,"quantity":"1"}"#)).as_slice(),
+            [AccountUpdate::Position(_)]
+        ));
         let position_by_price = r#"{"productId":1003,"avgEntryPrice":"1","quantity":"0"}"#;
         assert!(matches!(
             updates(&wrap(position_by_price)).as_slice(),
