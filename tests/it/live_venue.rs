@@ -75,6 +75,16 @@ fn venue_position(w: &World) -> Decimal {
         .sum()
 }
 
+/// `start` with the metrics endpoint served on a free port, which it returns.
+fn start_served(w: &World, venue: VenueMode, extra: &[&str]) -> (u16, watch::Sender<bool>, Engine) {
+    let port = free_port();
+    let addr = format!("live.metrics_addr=\"127.0.0.1:{port}\"");
+    let mut all = extra.to_vec();
+    all.push(&addr);
+    let (tx, engine) = start(w, venue, &all);
+    (port, tx, engine)
+}
+
 async fn stop(tx: watch::Sender<bool>, engine: Engine) -> LiveOutcome {
     tx.send(true).unwrap();
     engine.await.unwrap().unwrap()
@@ -133,9 +143,7 @@ async fn fills_shown_only_as_residuals_in_the_result_envelope_reach_the_engine()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_cancel_reads_the_account_back() {
     let w = world().await;
-    let port = free_port();
-    let addr = format!("live.metrics_addr=\"127.0.0.1:{port}\"");
-    let (tx, engine) = start(&w, VenueMode::Citrex(signer()), &[addr.as_str()]);
+    let (port, tx, engine) = start_served(&w, VenueMode::Citrex(signer()), &[]);
     let me = signer().address();
     wait_for(PATIENCE, "quotes", || w.fake.open_orders(me).len() == 6).await;
     w.fake.fail_next("DELETE", "/order", 400, 100);
@@ -358,10 +366,8 @@ async fn dry_run_and_paper_sessions_are_labelled_for_what_they_are() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_export_the_engine_and_venue_positions() {
     let w = world().await;
-    let port = free_port();
-    let addr = format!("live.metrics_addr=\"127.0.0.1:{port}\"");
-    let extra = ["citrex.reconcile_interval_ms=300", addr.as_str()];
-    let (tx, engine) = start(&w, VenueMode::Citrex(signer()), &extra);
+    let extra = ["citrex.reconcile_interval_ms=300"];
+    let (port, tx, engine) = start_served(&w, VenueMode::Citrex(signer()), &extra);
     let me = signer().address();
     wait_for(PATIENCE, "quotes", || w.fake.open_orders(me).len() == 6).await;
     let ask = best_quote(&w, false);
@@ -433,9 +439,7 @@ async fn a_placement_whose_answer_was_lost_is_found_by_nonce_not_placed_twice() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fill_for_an_unknown_order_moves_the_position_once() {
     let w = world().await;
-    let port = free_port();
-    let addr = format!("live.metrics_addr=\"127.0.0.1:{port}\"");
-    let (tx, engine) = start(&w, VenueMode::Citrex(signer()), &[addr.as_str()]);
+    let (port, tx, engine) = start_served(&w, VenueMode::Citrex(signer()), &[]);
     let me = signer().address();
     wait_for(PATIENCE, "quotes", || w.fake.open_orders(me).len() == 6).await;
     let e18 = |d: Decimal| flashmm_venue::citrex::wire::E18::from_decimal(d).unwrap();
@@ -479,10 +483,8 @@ async fn a_fill_for_an_unknown_order_moves_the_position_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unconfirmed_position_pulls_the_quotes_until_a_read_confirms_it() {
     let w = world().await;
-    let port = free_port();
-    let addr = format!("live.metrics_addr=\"127.0.0.1:{port}\"");
-    let extra = ["risk.position_unconfirmed_ms=1000", addr.as_str()];
-    let (tx, engine) = start(&w, VenueMode::Citrex(signer()), &extra);
+    let extra = ["risk.position_unconfirmed_ms=1000"];
+    let (_, tx, engine) = start_served(&w, VenueMode::Citrex(signer()), &extra);
     let me = signer().address();
     wait_for(PATIENCE, "quotes", || w.fake.open_orders(me).len() == 6).await;
     let bid = best_quote(&w, true);
@@ -511,9 +513,8 @@ async fn an_unconfirmed_position_pulls_the_quotes_until_a_read_confirms_it() {
     let extra = [
         "risk.position_unconfirmed_ms=20000",
         "citrex.reconcile_interval_ms=300",
-        addr.as_str(),
     ];
-    let (tx, engine) = start(&w, VenueMode::Citrex(signer()), &extra);
+    let (port, tx, engine) = start_served(&w, VenueMode::Citrex(signer()), &extra);
     wait_for(PATIENCE, "quotes", || w.fake.open_orders(me).len() == 6).await;
     let bid = best_quote(&w, true);
     w.fake

@@ -322,14 +322,12 @@ impl Live {
         }
         self.wire(WireAction::Reconcile, None, None, summary, false, None)?;
         for (cid, _, _) in &found.filled {
-            let venue_order = listed.iter().find(|l| {
-                ours.iter().any(|o| {
-                    o.cid == *cid
-                        && (o.venue_id.as_deref() == Some(l.id.as_str()) || o.nonce == l.nonce)
-                })
-            });
-            if let Some(o) = venue_order {
-                self.residual_fill(*cid, o, None)?;
+            let listing = ours
+                .iter()
+                .find(|o| o.cid == *cid)
+                .and_then(|o| reconcile::listing_of(o, &listed));
+            if let Some(l) = listing {
+                self.residual_fill(*cid, l, None)?;
             }
         }
         let reason = format!(

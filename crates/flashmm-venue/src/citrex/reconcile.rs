@@ -13,7 +13,6 @@
 
 use super::wire::VenueOrder;
 use rust_decimal::Decimal;
-use std::collections::BTreeSet;
 
 /// One of our orders as we last knew it.
 #[derive(Clone, Debug, PartialEq)]
@@ -42,31 +41,22 @@ pub struct Findings {
 
 /// Compares our orders with the venue's listing of open orders (already for our product).
 pub fn compare(ours: &[Ours], listed: &[VenueOrder]) -> Findings {
-    let ids: BTreeSet<&str> = listed.iter().map(|o| o.id.as_str()).collect();
-    let nonces: BTreeSet<u64> = listed.iter().map(|o| o.nonce).collect();
-    let is_listed = |o: &Ours| {
-        o.venue_id.as_deref().is_some_and(|id| ids.contains(id)) || nonces.contains(&o.nonce)
-    };
     let missing = ours
         .iter()
-        .filter(|o| o.acked_at_issue && !o.done && !is_listed(o))
+        .filter(|o| o.acked_at_issue && !o.done && listing_of(o, listed).is_none())
         .map(|o| o.cid)
         .collect();
     let filled = listed
         .iter()
         .filter_map(|l| {
-            let o = ours
-                .iter()
-                .find(|o| o.venue_id.as_deref() == Some(l.id.as_str()) || o.nonce == l.nonce)?;
+            let o = ours.iter().find(|o| is_ours(o, l))?;
             let left = l.residual_quantity.to_decimal();
             (left < o.residual).then(|| (o.cid, o.residual - left.max(Decimal::ZERO), left))
         })
         .collect();
-    let known: BTreeSet<u64> = ours.iter().map(|o| o.nonce).collect();
-    let known_ids: BTreeSet<&str> = ours.iter().filter_map(|o| o.venue_id.as_deref()).collect();
     let strangers = listed
         .iter()
-        .filter(|l| !known.contains(&l.nonce) && !known_ids.contains(l.id.as_str()))
+        .filter(|l| !ours.iter().any(|o| is_ours(o, l)))
         .map(|l| format!("{} (nonce {})", l.id, l.nonce))
         .collect();
     Findings {
@@ -74,6 +64,17 @@ pub fn compare(ours: &[Ours], listed: &[VenueOrder]) -> Findings {
         filled,
         strangers,
     }
+}
+
+/// The venue lists one of our orders under the id it gave it, or under our nonce (an order
+/// whose acknowledgement we never saw has only the nonce).
+fn is_ours(o: &Ours, l: &VenueOrder) -> bool {
+    o.venue_id.as_deref() == Some(l.id.as_str()) || o.nonce == l.nonce
+}
+
+/// Our order as the venue lists it, if it does.
+pub fn listing_of<'a>(o: &Ours, listed: &'a [VenueOrder]) -> Option<&'a VenueOrder> {
+    listed.iter().find(|l| is_ours(o, l))
 }
 
 /// What to do about the position after a read.
@@ -115,6 +116,7 @@ mod tests {
     use super::*;
     use crate::citrex::wire::{OrderStatus, E18};
     use proptest::prelude::*;
+    use std::collections::BTreeSet;
 
     fn listed(id: &str, nonce: u64, left: Decimal) -> VenueOrder {
         VenueOrder {
