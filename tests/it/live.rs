@@ -415,15 +415,26 @@ async fn the_kill_switch_cancels_everything_until_resumed() {
     stop.send(true).unwrap();
     engine.await.unwrap().unwrap();
     let (j, es) = entries(w.dir.path());
-    let ops: Vec<OperatorCommand> = es
+    let ops: Vec<(OperatorCommand, bool)> = es
         .iter()
         .filter_map(|e| match &e.body {
-            Body::Input(Input::Operator(o)) => Some(o.command),
+            Body::Input(Input::Operator(o)) => Some((o.command, o.note.starts_with("stopping"))),
             _ => None,
         })
         .collect();
-    assert_eq!(ops, vec![OperatorCommand::Halt, OperatorCommand::Resume]);
-    assert_eq!(risk_actions(&es, RiskKind::OperatorHalt), vec![true, false]);
+    // The operator's halt and resume, then the stop's own halt, so the core quotes no more.
+    assert_eq!(
+        ops,
+        vec![
+            (OperatorCommand::Halt, false),
+            (OperatorCommand::Resume, false),
+            (OperatorCommand::Halt, true)
+        ]
+    );
+    assert_eq!(
+        risk_actions(&es, RiskKind::OperatorHalt),
+        vec![true, false, true]
+    );
     replays_clean(&j);
 }
 

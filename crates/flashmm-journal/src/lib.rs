@@ -144,6 +144,31 @@ impl std::fmt::Debug for Journal {
     }
 }
 
+/// Opens the sled store. Our own lock is already held, so a store lock that is busy can only be
+/// a handle of this process still closing (sled's flusher thread lets go a moment after the
+/// last handle is dropped): wait for it, a bounded while.
+fn open_db(path: &Path) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let r = sled::Config::new()
+            .path(path)
+            .cache_capacity(64 * 1024 * 1024)
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(Some(500))
+            .open();
+        match r {
+            // sled says so only in its message (an `Other` error).
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            r => return r,
+        }
+    }
+}
+
 impl Journal {
     /// Opens (creating if needed) the journal in `dir`.
     pub fn open(dir: &Path) -> Result<Journal> {
@@ -152,16 +177,10 @@ impl Journal {
             detail: e.to_string(),
         })?;
         let lock = take_lock(dir)?;
-        let db = sled::Config::new()
-            .path(dir.join("db"))
-            .cache_capacity(64 * 1024 * 1024)
-            .mode(sled::Mode::HighThroughput)
-            .flush_every_ms(Some(500))
-            .open()
-            .map_err(|e| JournalError::Open {
-                dir: dir.display().to_string(),
-                detail: e.to_string(),
-            })?;
+        let db = open_db(&dir.join("db")).map_err(|e| JournalError::Open {
+            dir: dir.display().to_string(),
+            detail: e.to_string(),
+        })?;
         let tree = |name: &str| {
             db.open_tree(name).map_err(|e| JournalError::Open {
                 dir: dir.display().to_string(),

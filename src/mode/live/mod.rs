@@ -6,7 +6,7 @@
 mod account;
 mod paper;
 mod step;
-mod tracker;
+mod venue;
 
 pub mod control;
 pub mod metrics;
@@ -21,6 +21,7 @@ use flashmm_journal::{JournalError, Writer};
 use flashmm_venue::azure::AzureClient;
 use flashmm_venue::citrex::client::{CitrexClient, ProductSpec, VenueError};
 use flashmm_venue::citrex::eip712::Signer;
+use flashmm_venue::citrex::tracker::{Tracker, TrackerConfig};
 use flashmm_venue::feed::FeedEvent;
 use metrics::Metrics;
 use paper::SimSide;
@@ -31,10 +32,10 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use step::{wall_ns, Clock};
+use step::Clock;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tracker::{journaled_nonce, CitrexSide, Reply};
+use venue::{journaled_nonce, CitrexSide, Reply};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
@@ -93,20 +94,15 @@ struct Live {
     seqs: Vec<u64>,
     place_seq: BTreeMap<u64, u64>,
     request_seq: BTreeMap<u64, u64>,
-    last_flush: Instant,
-    /// Read the venue's account this often while our orders rest (`citrex.reconcile_interval_ms`).
-    reconcile_every: Option<Duration>,
-    last_reconcile: Instant,
-    /// An account read is in flight: the periodic one waits for it.
-    checking: bool,
+    last_flush: tokio::time::Instant,
     dirty_journal: bool,
-    /// Inputs that arose while acting on outputs (an order refused before it left); read next.
-    pending_inputs: Vec<(Input, Option<u64>)>,
     /// Venue requests in flight (with their retries): aborted first at stop, so none lands
     /// after the final cancel-all.
     venue_calls: tokio::task::JoinSet<()>,
-    /// Fills read from the account stream so far: a check in flight compares it.
-    account_fills: u64,
+    /// The tracker is being pumped: a step inside it leaves its commands to that pump.
+    pumping: bool,
+    /// When the core last decided, for the decision-to-wire latency.
+    decided: Option<Instant>,
 }
 
 /// What the loop waits for; each becomes a journaled input (or the end).
@@ -208,36 +204,31 @@ async fn stop_requested(stop: Option<&mut watch::Receiver<bool>>) {
 impl Live {
     fn next_wake(&self) -> Option<i64> {
         let mut d = self.engine.poll_timeout();
-        if let Some(sim) = self.sim.as_ref() {
-            for t in [sim.venue.next_arrival(), sim.venue.next_report()]
-                .into_iter()
-                .flatten()
-            {
-                d = Some(d.map_or(t, |x| x.min(t)));
-            }
+        let sim = self
+            .sim
+            .as_ref()
+            .map(|sim| [sim.venue.next_arrival(), sim.venue.next_report()]);
+        let tracker = self.citrex.as_ref().map(|c| c.tracker.poll_timeout());
+        for t in sim.into_iter().flatten().chain(tracker).flatten() {
+            d = Some(d.map_or(t, |x| x.min(t)));
         }
         d
     }
 
-    /// How long the loop may wait: until the core or the simulator is due, or the journal's
-    /// unflushed entries are.
+    /// How long the loop may wait: until the core, the simulator or the tracker is due, or the
+    /// journal's unflushed entries are.
     fn sleep_for(&self, flush_every: Duration) -> Duration {
         let wake = self.next_wake();
+        let now = self.clock.wall();
         let wake_in = wake
-            .map(|t| Duration::from_nanos((t - wall_ns()).max(0) as u64))
+            .map(|t| Duration::from_nanos(t.saturating_sub(now).max(0) as u64))
             .unwrap_or(Duration::from_secs(3600));
         let flush_in = if self.dirty_journal {
             flush_every.saturating_sub(self.last_flush.elapsed())
         } else {
             Duration::from_secs(3600)
         };
-        let reconcile_in = match self.reconcile_every {
-            Some(every) if self.account_in_doubt() => {
-                every.saturating_sub(self.last_reconcile.elapsed())
-            }
-            _ => Duration::from_secs(3600),
-        };
-        wake_in.min(flush_in).min(reconcile_in)
+        wake_in.min(flush_in)
     }
 
     fn on_operator(&mut self, command: OperatorCommand, note: String) -> Result<(), LiveError> {
@@ -249,7 +240,7 @@ impl Live {
         )
     }
 
-    fn on_feed(&mut self, f: FeedEvent) -> Result<(), LiveError> {
+    pub(super) fn on_feed(&mut self, f: FeedEvent) -> Result<(), LiveError> {
         match f {
             FeedEvent::Market {
                 input,
@@ -267,21 +258,20 @@ impl Live {
         }
     }
 
-    /// Time passed: simulated reports that are due, the core's timer, the periodic flush.
+    /// Time passed: simulated reports that are due, the core's timer, the tracker's (account
+    /// reads, look-ups), the periodic flush.
     fn on_wake(&mut self, flush_every: Duration) -> Result<(), LiveError> {
         self.deliver_sim_reports()?;
-        if self.engine.poll_timeout().is_some_and(|t| t <= wall_ns()) {
+        if self
+            .engine
+            .poll_timeout()
+            .is_some_and(|t| t <= self.clock.wall())
+        {
             self.input(Input::Timer, None, None, None)?;
         }
+        self.pump(None)?;
         if self.dirty_journal && self.last_flush.elapsed() >= flush_every {
             self.flush(false)?;
-        }
-        let due = self
-            .reconcile_every
-            .is_some_and(|every| self.last_reconcile.elapsed() >= every);
-        if due && self.account_in_doubt() && !self.checking {
-            // Pushes can be lost without a reconnect to show it: look, rather than trust.
-            self.check_account("periodic", 0, Duration::ZERO);
         }
         Ok(())
     }
@@ -390,15 +380,40 @@ fn spawn_tasks(
     tasks
 }
 
-pub async fn run(mut writer: Writer, args: LiveArgs) -> Result<LiveOutcome, LiveError> {
-    let mut cfg = args.cfg;
-    let metrics = Metrics::new();
-    let (stop_tx, stop_rx) = watch::channel(false);
+/// Where a session meets the venue: the client (and so its transport) and, in a simulation,
+/// the feeds and the clock.
+pub struct World {
+    pub client: Arc<CitrexClient>,
+    /// Feed events from outside (a simulation); `None` starts the real feeds.
+    pub feeds: Option<mpsc::Receiver<FeedEvent>>,
+    /// Run on tokio's clock from this instant (a simulation on a paused runtime); `None` runs
+    /// on the wall clock.
+    pub simulated_start_ns: Option<i64>,
+}
+
+pub async fn run(writer: Writer, args: LiveArgs) -> Result<LiveOutcome, LiveError> {
     let signer = match &args.venue {
         VenueMode::Citrex(s) | VenueMode::DryRun(s) => Some(s.clone()),
         VenueMode::Paper => None,
     };
-    let client = Arc::new(CitrexClient::new(&cfg.citrex, signer.clone())?);
+    let client = Arc::new(CitrexClient::new(&args.cfg.citrex, signer)?);
+    let world = World {
+        client,
+        feeds: None,
+        simulated_start_ns: None,
+    };
+    run_in(writer, args, world).await
+}
+
+pub async fn run_in(
+    mut writer: Writer,
+    args: LiveArgs,
+    world: World,
+) -> Result<LiveOutcome, LiveError> {
+    let mut cfg = args.cfg;
+    let metrics = Metrics::new();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let client = world.client;
     let product = client.product(&cfg.citrex.product).await?;
     fit_to_product(&mut cfg, &product)?;
     if !matches!(args.venue, VenueMode::Citrex(_)) {
@@ -412,7 +427,10 @@ pub async fn run(mut writer: Writer, args: LiveArgs) -> Result<LiveOutcome, Live
         VenueMode::Citrex(_) => Mode::Live,
     };
     let label = session_label(&args.venue, &product);
-    let mut clock = Clock::default();
+    let mut clock = match world.simulated_start_ns {
+        Some(t) => Clock::simulated(t),
+        None => Clock::wall_clock(),
+    };
     let session = writer.begin(
         clock.now(),
         SessionStart {
@@ -425,15 +443,22 @@ pub async fn run(mut writer: Writer, args: LiveArgs) -> Result<LiveOutcome, Live
         },
     )?;
     let (reply_tx, reply_rx) = mpsc::channel::<Reply>(1024);
+    let dry_run = matches!(args.venue, VenueMode::DryRun(_));
     let citrex = match &args.venue {
         VenueMode::Paper => None,
-        VenueMode::Citrex(_) | VenueMode::DryRun(_) => Some(CitrexSide::new(
-            client.clone(),
-            product.clone(),
-            nonce_floor,
-            cfg.citrex.order_expiration_s,
-            matches!(args.venue, VenueMode::DryRun(_)),
-        )),
+        VenueMode::Citrex(_) | VenueMode::DryRun(_) => {
+            let tracker = Tracker::new(
+                TrackerConfig {
+                    product: product.clone(),
+                    nonce_floor,
+                    expiration_s: cfg.citrex.order_expiration_s,
+                    reconcile_every_ms: cfg.citrex.reconcile_interval_ms,
+                    dry_run,
+                },
+                clock.wall(),
+            );
+            Some(CitrexSide::new(client.clone(), tracker, dry_run))
+        }
     };
     let sim =
         matches!(args.venue, VenueMode::Paper | VenueMode::DryRun(_)).then(|| SimSide::new(&cfg));
@@ -452,30 +477,32 @@ pub async fn run(mut writer: Writer, args: LiveArgs) -> Result<LiveOutcome, Live
         seqs: Vec::new(),
         place_seq: BTreeMap::new(),
         request_seq: BTreeMap::new(),
-        last_flush: Instant::now(),
-        reconcile_every: (cfg.citrex.reconcile_interval_ms > 0)
-            .then(|| Duration::from_millis(cfg.citrex.reconcile_interval_ms)),
-        last_reconcile: Instant::now(),
-        checking: false,
+        last_flush: tokio::time::Instant::now(),
         dirty_journal: true,
-        pending_inputs: Vec::new(),
         venue_calls: tokio::task::JoinSet::new(),
-        account_fills: 0,
+        pumping: false,
+        decided: None,
     };
     if matches!(args.venue, VenueMode::Citrex(_)) {
         live.reconcile().await?;
     }
-    let (feed_tx, feed_rx) = mpsc::channel::<FeedEvent>(4096);
     let (op_tx, op_rx) = mpsc::channel::<(OperatorCommand, String)>(16);
-    let tasks = spawn_tasks(
-        &cfg,
-        matches!(args.venue, VenueMode::Citrex(_)),
-        &client,
-        &metrics,
-        feed_tx,
-        &op_tx,
-        &stop_rx,
-    );
+    let (feed_rx, tasks) = match world.feeds {
+        Some(rx) => (rx, Vec::new()),
+        None => {
+            let (feed_tx, feed_rx) = mpsc::channel::<FeedEvent>(4096);
+            let tasks = spawn_tasks(
+                &cfg,
+                matches!(args.venue, VenueMode::Citrex(_)),
+                &client,
+                &metrics,
+                feed_tx,
+                &op_tx,
+                &stop_rx,
+            );
+            (feed_rx, tasks)
+        }
+    };
     let mut inbox = Inbox {
         deadline: args.run_for.map(|d| tokio::time::Instant::now() + d),
         stop: args.stop,
@@ -490,7 +517,7 @@ pub async fn run(mut writer: Writer, args: LiveArgs) -> Result<LiveOutcome, Live
         Err(e) => (SessionStatus::Failed(e.to_string()), e.to_string()),
     };
     // Leave nothing behind: stop what is in flight, cancel everything, check the venue.
-    let cancel = live.stop_at_venue(&why).await;
+    let cancel = live.stop_at_venue(&why, &mut inbox).await;
     let _ = stop_tx.send(true);
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(2), t).await;

@@ -2,38 +2,65 @@
 //! journaled, and then acted on. Order requests are on disk (one fsync per batch) before they leave.
 
 use super::metrics::Latency;
-use super::tracker::{replace_pairs, Reply, VenueCall};
+use super::venue::{replace_pairs, Reply};
 use super::{Live, LiveError, LivePredictor};
 use flashmm_core::event::{
-    Body, Entry, Input, Output, PredictionRequest, PredictorGate, WireAction, WireRecord,
+    Body, Entry, Input, Output, PredictionRequest, PredictionResponse, PredictorGate,
+    PredictorKind, WireAction, WireRecord,
 };
 use flashmm_core::Cause;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-/// Journal time: wall clock, never going backwards.
-#[derive(Default)]
-pub(super) struct Clock {
-    last: i64,
+/// Live time. On the wall clock in production; in a simulation it starts at a given instant and
+/// runs with tokio's clock, which a paused runtime advances only when every task waits.
+pub(super) enum Clock {
+    Wall {
+        last: i64,
+    },
+    Simulated {
+        start_ns: i64,
+        start: tokio::time::Instant,
+        last: i64,
+    },
 }
 
 impl Clock {
-    pub(super) fn now(&mut self) -> i64 {
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as i64)
-            .unwrap_or(0);
-        self.last = wall.max(self.last + 1);
-        self.last
+    pub(super) fn wall_clock() -> Clock {
+        Clock::Wall { last: 0 }
     }
-}
 
-pub(super) fn wall_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
+    pub(super) fn simulated(start_ns: i64) -> Clock {
+        Clock::Simulated {
+            start_ns,
+            start: tokio::time::Instant::now(),
+            last: 0,
+        }
+    }
+
+    /// The time now, for decisions: the core's timers, the tracker's, order expiries.
+    pub(super) fn wall(&self) -> i64 {
+        match self {
+            Clock::Wall { .. } => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos() as i64)
+                .unwrap_or(0),
+            Clock::Simulated {
+                start_ns, start, ..
+            } => start_ns.saturating_add(start.elapsed().as_nanos() as i64),
+        }
+    }
+
+    /// Journal time: the same, never going backwards.
+    pub(super) fn now(&mut self) -> i64 {
+        let wall = self.wall();
+        let last = match self {
+            Clock::Wall { last } | Clock::Simulated { last, .. } => last,
+        };
+        *last = wall.max(*last + 1);
+        *last
+    }
 }
 
 impl Live {
@@ -90,7 +117,7 @@ impl Live {
         self.writer.flush(fsync)?;
         self.metrics
             .record(Latency::JournalFlush, t.elapsed().as_nanos() as u64);
-        self.last_flush = Instant::now();
+        self.last_flush = tokio::time::Instant::now();
         self.dirty_journal = false;
         Ok(())
     }
@@ -118,21 +145,22 @@ impl Live {
         self.writer.append(&mut e)?;
         self.dirty_journal = true;
         self.engine.on_event(&e, &mut self.out);
+        if let Some(c) = self.citrex.as_mut() {
+            let p = self.engine.position();
+            c.tracker
+                .engine_position(p.qty(), self.engine.position_unconfirmed());
+        }
         if let Some(r) = received {
             self.metrics
                 .record(Latency::FrameToDecision, r.elapsed().as_nanos() as u64);
         }
         self.act(e.seq, ts)?;
-        for (input, cause) in std::mem::take(&mut self.pending_inputs) {
-            self.input(input, None, cause, None)?;
-        }
         self.deliver_sim_reports()
     }
 
     fn act(&mut self, input_seq: u64, ts: i64) -> Result<(), LiveError> {
         let out = std::mem::take(&mut self.out);
         self.seqs.clear();
-        let decided = Instant::now();
         let mut outputs = 0u64;
         for em in &out {
             let cause = match em.cause {
@@ -146,8 +174,8 @@ impl Live {
         self.metrics.entries(1, outputs);
         self.metrics
             .position(self.engine.position().qty().to_f64().unwrap_or(0.0));
-        // Orders first: sign and journal every request, one flush, then send.
-        let mut sends: Vec<VenueCall> = Vec::new();
+        // Orders go to the tracker; the pump signs and journals every request, one flush, then
+        // sends.
         let pairs = if self.citrex.is_some() {
             replace_pairs(&out, &self.engine)
         } else {
@@ -161,23 +189,22 @@ impl Live {
                     if let Some(sim) = self.sim.as_mut() {
                         sim.venue.submit(ts, p);
                     }
-                    if self.citrex.is_some() {
-                        let replaced = pairs
-                            .iter()
-                            .find(|(_, new)| *new == p.cid)
-                            .map(|(old, _)| *old);
-                        if let Some(send) = self.sign_place(p, seq, replaced)? {
-                            sends.push(send);
-                        }
+                    let replaced = pairs
+                        .iter()
+                        .find(|(_, new)| *new == p.cid)
+                        .map(|(old, _)| *old);
+                    let now = self.clock.wall();
+                    if let Some(c) = self.citrex.as_mut() {
+                        c.tracker.place(p, replaced, now);
                     }
                 }
                 Output::CancelOrder(c) => {
                     if let Some(sim) = self.sim.as_mut() {
                         sim.venue.cancel(ts, c.cid);
                     }
-                    if self.citrex.is_some() && !pairs.iter().any(|(old, _)| *old == c.cid) {
-                        if let Some(send) = self.sign_cancel(c.cid, seq)? {
-                            sends.push(send);
+                    if !pairs.iter().any(|(old, _)| *old == c.cid) {
+                        if let Some(t) = self.citrex.as_mut() {
+                            t.tracker.cancel(c.cid);
                         }
                     }
                 }
@@ -214,19 +241,20 @@ impl Live {
         }
         self.out = out;
         self.out.clear();
-        if !sends.is_empty() {
-            // The intent is on disk before the order leaves.
-            self.flush(true)?;
-            let wire = Instant::now();
-            self.metrics.record(
-                Latency::DecisionToWire,
-                wire.duration_since(decided).as_nanos() as u64,
-            );
-            for send in sends {
-                self.send(send);
-            }
+        self.decided = Some(Instant::now());
+        self.pump(None)
+    }
+
+    pub(super) fn on_prediction(&mut self, resp: PredictionResponse) -> Result<(), LiveError> {
+        let ok = resp.result.is_ok();
+        self.metrics.llm(ok, resp.cost_usd.to_f64().unwrap_or(0.0));
+        // A local predictor answers in no time: its "latency" is not the model's.
+        if matches!(resp.source, PredictorKind::Azure) {
+            self.metrics
+                .record(Latency::Llm, resp.latency_ms * 1_000_000);
         }
-        Ok(())
+        let cause = self.request_seq.get(&resp.request_id).copied();
+        self.input(Input::PredictionResponse(Box::new(resp)), None, cause, None)
     }
 
     /// Asks the model: a local one answers at once, Azure in the background; either way the

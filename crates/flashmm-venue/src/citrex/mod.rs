@@ -3,4 +3,5 @@
 pub mod client;
 pub mod eip712;
 pub mod reconcile;
+pub mod tracker;
 pub mod wire;
