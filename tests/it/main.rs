@@ -25,4 +25,5 @@ mod replay;
 mod report;
 mod risk;
 mod secrets;
+mod sim;
 mod venue;

@@ -289,6 +289,69 @@ impl FakeCitrex {
         })
     }
 
+    /// The same venue with no sockets and no ticker, for a simulation in one process on a
+    /// paused clock: requests go through `serve`, pushes come out of `attach_account`, and
+    /// `tick` expires orders.
+    pub fn in_process(cfg: FakeConfig) -> FakeCitrex {
+        let nowhere = SocketAddr::from(([127, 0, 0, 1], 0));
+        FakeCitrex {
+            rest: nowhere,
+            ws: nowhere,
+            shared: Arc::new(Shared {
+                cfg,
+                state: Mutex::new(State::default()),
+            }),
+            tasks: Vec::new(),
+        }
+    }
+
+    /// One REST request, answered as the server would: (status, headers, body). `target` is
+    /// the path and query (`/v1/order`).
+    pub fn serve(
+        &self,
+        method: &str,
+        target: &str,
+        body: &str,
+    ) -> (u16, Vec<(String, String)>, String) {
+        let req = Request {
+            method: method.to_string(),
+            target: target.to_string(),
+            headers: Vec::new(),
+            body: body.to_string(),
+        };
+        handle_rest(&self.shared, &req)
+    }
+
+    /// A logged-in account stream: every account push for `account`/`sub`, as the text frame
+    /// the WebSocket would carry.
+    pub fn attach_account(&self, account: Address, sub: u8) -> mpsc::UnboundedReceiver<String> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut st = self.shared.lock();
+        st.next_client += 1;
+        let id = st.next_client;
+        st.clients.insert(
+            id,
+            WsClient {
+                tx,
+                streams: BTreeMap::new(),
+                login: Some((account, sub)),
+                updates: true,
+            },
+        );
+        rx
+    }
+
+    /// What the ticker does: expire orders, push depth to market subscribers.
+    pub fn tick(&self) {
+        on_tick(&self.shared);
+    }
+
+    /// The merged book of `symbol` (other traders' levels and resting orders), best first.
+    pub fn depth(&self, symbol: &str, levels: usize) -> Depth {
+        let id = self.product_id(symbol);
+        depth(&self.shared.lock(), id, levels)
+    }
+
     /// `http://127.0.0.1:PORT/v1`.
     pub fn rest_url(&self) -> String {
         format!("http://{}/v1", self.rest)

@@ -13,6 +13,8 @@ use reqwest::header::HeaderMap;
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -94,8 +96,51 @@ impl ProductSpec {
     }
 }
 
+/// What came back over HTTP: enough for the client's rules (status, retry hints, body).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub retry_after: Option<Duration>,
+    pub body: String,
+}
+
+pub type Sending<'a> = Pin<Box<dyn Future<Output = Result<HttpAnswer, String>> + Send + 'a>>;
+
+/// How requests reach Citrex: HTTPS in production; in a simulation, a venue in the same
+/// process. An `Err` is a connection that failed (the request may or may not have arrived).
+pub trait Transport: Send + Sync {
+    /// `method` is upper case, `url` absolute; `body` is JSON.
+    fn send<'a>(&'a self, method: &'a str, url: &'a str, body: Option<String>) -> Sending<'a>;
+}
+
+struct Https(reqwest::Client);
+
+impl Transport for Https {
+    fn send<'a>(&'a self, method: &'a str, url: &'a str, body: Option<String>) -> Sending<'a> {
+        Box::pin(async move {
+            let method =
+                reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+            let mut req = self.0.request(method, url);
+            if let Some(b) = body {
+                req = req
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(b);
+            }
+            let resp = req.send().await.map_err(|e| e.without_url().to_string())?;
+            let status = resp.status().as_u16();
+            let retry_after = retry_after(resp.headers());
+            let body = resp.text().await.map_err(|e| e.without_url().to_string())?;
+            Ok(HttpAnswer {
+                status,
+                retry_after,
+                body,
+            })
+        })
+    }
+}
+
 pub struct CitrexClient {
-    http: reqwest::Client,
+    http: Arc<dyn Transport>,
     base: String,
     signer: Option<Arc<Signer>>,
     account: Address,
@@ -103,6 +148,9 @@ pub struct CitrexClient {
     domain: Domain,
     max_retries: u32,
     backoff: (u64, u64),
+    /// Retry jitter from this seed, one step per request (a simulation that must reproduce);
+    /// `None` seeds from the clock.
+    jitter: Option<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for CitrexClient {
@@ -130,6 +178,15 @@ impl CitrexClient {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| VenueError::Connection(e.to_string()))?;
+        CitrexClient::with_transport(cfg, signer, Arc::new(Https(http)))
+    }
+
+    /// The same client over another transport (a simulation's venue in this process).
+    pub fn with_transport(
+        cfg: &CitrexConfig,
+        signer: Option<Arc<Signer>>,
+        http: Arc<dyn Transport>,
+    ) -> Result<CitrexClient, VenueError> {
         let domain = Domain {
             name: "ciao".into(),
             version: "0.0.0".into(),
@@ -150,7 +207,14 @@ impl CitrexClient {
             domain,
             max_retries: cfg.max_retries,
             backoff: (cfg.reconnect_base_ms, cfg.reconnect_max_ms),
+            jitter: None,
         })
+    }
+
+    /// Retry jitter drawn from `seed`, so a run can be repeated exactly.
+    pub fn with_jitter_seed(mut self, seed: u64) -> CitrexClient {
+        self.jitter = Some(std::sync::atomic::AtomicU64::new(seed));
+        self
     }
 
     pub fn account(&self) -> Address {
@@ -179,29 +243,33 @@ impl CitrexClient {
     /// `open_orders` says whether it was.
     async fn call<T: DeserializeOwned>(
         &self,
-        method: reqwest::Method,
+        method: &str,
         path: &str,
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> Result<T, VenueError> {
-        let idempotent = method != reqwest::Method::POST;
+        let idempotent = method != "POST";
         let url = format!("{}/{}", self.base, path.trim_start_matches('/'));
-        let mut backoff = Backoff::new(self.backoff.0, self.backoff.1, crate::backoff::seed());
+        let body = match body {
+            Some(b) => Some(
+                serde_json::to_string(b).map_err(|e| VenueError::Decode(format!("{path}: {e}")))?,
+            ),
+            None => None,
+        };
+        let seed = match &self.jitter {
+            Some(s) => s.fetch_add(0x9E37_79B9_7F4A_7C15, std::sync::atomic::Ordering::Relaxed),
+            None => crate::backoff::seed(),
+        };
+        let mut backoff = Backoff::new(self.backoff.0, self.backoff.1, seed);
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let mut req = self.http.request(method.clone(), &url);
-            if let Some(b) = body {
-                req = req.json(b);
-            }
-            let (retry, err) = match req.send().await {
-                Err(e) => (true, VenueError::Connection(e.without_url().to_string())),
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let wait = retry_after(resp.headers());
-                    let text = resp
-                        .text()
-                        .await
-                        .map_err(|e| VenueError::Connection(e.without_url().to_string()))?;
+            let (retry, err) = match self.http.send(method, &url, body.clone()).await {
+                Err(e) => (true, VenueError::Connection(e)),
+                Ok(HttpAnswer {
+                    status,
+                    retry_after: wait,
+                    body: text,
+                }) => {
                     if (200..300).contains(&status) {
                         if let Ok(o) = serde_json::from_str::<Outcome>(&text) {
                             if let (false, Some(e)) = (o.success, o.error.clone()) {
@@ -236,8 +304,7 @@ impl CitrexClient {
     }
 
     pub async fn products(&self) -> Result<Vec<Product>, VenueError> {
-        self.call(reqwest::Method::GET, "products", None::<&()>)
-            .await
+        self.call("GET", "products", None::<&()>).await
     }
 
     pub async fn product(&self, symbol: &str) -> Result<ProductSpec, VenueError> {
@@ -254,7 +321,7 @@ impl CitrexClient {
 
     pub async fn depth(&self, symbol: &str, limit: u32) -> Result<Depth, VenueError> {
         self.call(
-            reqwest::Method::GET,
+            "GET",
             &format!("depth?symbol={symbol}&limit={limit}"),
             None::<&()>,
         )
@@ -262,7 +329,7 @@ impl CitrexClient {
     }
 
     pub async fn time(&self) -> Result<ServerTime, VenueError> {
-        self.call(reqwest::Method::GET, "time", None::<&()>).await
+        self.call("GET", "time", None::<&()>).await
     }
 
     pub async fn open_orders(&self) -> Result<Vec<VenueOrder>, VenueError> {
@@ -271,7 +338,7 @@ impl CitrexClient {
             "openOrders?account={}&subAccountId={}&signature={sig}",
             self.account, self.sub
         );
-        self.call(reqwest::Method::GET, &path, None::<&()>).await
+        self.call("GET", &path, None::<&()>).await
     }
 
     pub async fn positions(&self) -> Result<Vec<VenuePosition>, VenueError> {
@@ -280,7 +347,7 @@ impl CitrexClient {
             "positionRisk?account={}&subAccountId={}&signature={sig}",
             self.account, self.sub
         );
-        self.call(reqwest::Method::GET, &path, None::<&()>).await
+        self.call("GET", &path, None::<&()>).await
     }
 
     /// Rounds to the product and signs: the request that will go, for the journal first.
@@ -370,23 +437,22 @@ impl CitrexClient {
     }
 
     pub async fn place(&self, req: &OrderRequest) -> Result<VenueOrder, VenueError> {
-        self.call(reqwest::Method::POST, "order", Some(req)).await
+        self.call("POST", "order", Some(req)).await
     }
 
     pub async fn cancel(&self, req: &CancelRequest) -> Result<Outcome, VenueError> {
-        self.call(reqwest::Method::DELETE, "order", Some(req)).await
+        self.call("DELETE", "order", Some(req)).await
     }
 
     pub async fn cancel_all(&self, req: &CancelAllRequest) -> Result<Outcome, VenueError> {
-        self.call(reqwest::Method::DELETE, "openOrders", Some(req))
-            .await
+        self.call("DELETE", "openOrders", Some(req)).await
     }
 
     pub async fn cancel_replace(
         &self,
         req: &CancelReplaceRequest,
     ) -> Result<VenueOrder, VenueError> {
-        self.call(reqwest::Method::POST, "order/cancel-and-replace", Some(req))
+        self.call("POST", "order/cancel-and-replace", Some(req))
             .await
     }
 }
