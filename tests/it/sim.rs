@@ -374,6 +374,7 @@ struct Seed {
     sessions: usize,
 }
 
+/// Runs one session; the core's position at its end, unless it was killed.
 async fn session(
     dir: &std::path::Path,
     client: Arc<CitrexClient>,
@@ -381,7 +382,7 @@ async fn session(
     run_for: Duration,
     kill_at: Option<Duration>,
     start_ns: i64,
-) -> Result<(), String> {
+) -> Result<Option<Decimal>, String> {
     let journal = Journal::open(dir).map_err(|e| format!("open: {e}"))?;
     let writer = journal.writer().map_err(|e| format!("writer: {e}"))?;
     let (tx, rx) = mpsc::channel(4096);
@@ -404,10 +405,13 @@ async fn session(
     let r = match kill_at {
         // Dropped mid-flight: no stop, no cancel, whatever was not flushed is gone.
         Some(at) => match tokio::time::timeout(at, run).await {
-            Ok(r) => r.map(|_| ()).map_err(|e| e.to_string()),
-            Err(_) => Ok(()),
+            Ok(r) => r.map(|o| Some(o.position)).map_err(|e| e.to_string()),
+            Err(_) => Ok(None),
         },
-        None => run.await.map(|_| ()).map_err(|e| e.to_string()),
+        None => run
+            .await
+            .map(|o| Some(o.position))
+            .map_err(|e| e.to_string()),
     };
     *slot.lock().unwrap() = None;
     r
@@ -475,21 +479,22 @@ async fn run_seed(seed: u64, struck: Arc<Struck>) -> Result<Seed, String> {
         start_ns,
     )
     .await;
-    if let Some(at) = faults.kill_at {
-        first.map_err(|e| format!("the session before the kill failed: {e}"))?;
-        bump(&struck.kills);
-        sessions += 1;
-        let left = RUN.saturating_sub(at);
-        let now_ns = start_ns + began.elapsed().as_nanos() as i64;
-        session(dir.path(), client.clone(), &slot, left, None, now_ns)
-            .await
-            .map_err(|e| format!("the session after the restart failed: {e}"))?;
-    } else {
-        first.map_err(|e| format!("the session failed: {e}"))?;
-    }
+    let end = match faults.kill_at {
+        Some(at) => {
+            first.map_err(|e| format!("the session before the kill failed: {e}"))?;
+            bump(&struck.kills);
+            sessions += 1;
+            let left = RUN.saturating_sub(at);
+            let now_ns = start_ns + began.elapsed().as_nanos() as i64;
+            session(dir.path(), client.clone(), &slot, left, None, now_ns)
+                .await
+                .map_err(|e| format!("the session after the restart failed: {e}"))?
+        }
+        None => first.map_err(|e| format!("the session failed: {e}"))?,
+    };
     world_task.abort();
     tail.abort();
-    check(&fake, dir.path(), &struck, &cfg)?;
+    check(&fake, dir.path(), &struck, &cfg, end)?;
     Ok(Seed { seed, sessions })
 }
 
@@ -504,6 +509,7 @@ fn check(
     dir: &std::path::Path,
     struck: &Struck,
     cfg: &flashmm_core::config::Config,
+    engine_end: Option<Decimal>,
 ) -> Result<(), String> {
     let me = signer().address();
     let resting = fake.open_orders(me);
@@ -592,7 +598,13 @@ fn check(
         .map(|p| p.quantity.to_decimal())
         .sum();
     if venue != pos {
-        return Err(format!("the engine ends at {pos}, the venue at {venue}"));
+        return Err(format!("the journal ends at {pos}, the venue at {venue}"));
+    }
+    // And the core itself, not only its journal, holds what the venue holds.
+    if engine_end != Some(venue) {
+        return Err(format!(
+            "the core ends at {engine_end:?}, the venue at {venue}"
+        ));
     }
     for s in j.sessions().map_err(|e| e.to_string())? {
         let r = flashmm::mode::replay::verify(&j, &s, None, None, &mut |_, _| {})

@@ -77,6 +77,8 @@ pub struct LiveOutcome {
     pub session: u64,
     pub status: SessionStatus,
     pub metrics: Metrics,
+    /// The core's position when the session ended.
+    pub position: Decimal,
 }
 
 struct Live {
@@ -535,6 +537,7 @@ pub async fn run_in(
         session,
         status,
         metrics,
+        position: live.engine.position().qty(),
     })
 }
 
