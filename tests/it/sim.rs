@@ -72,6 +72,12 @@ struct Faults {
     fail_after: f64,
     drop_before: f64,
     drop_after: f64,
+    /// An order request held up in the network: the client gives up, the venue gets it
+    /// 0.1 to 1 s later (within `citrex.settle_ms`). Strikes until the very end, stop included.
+    ghost: f64,
+    /// No account push is lost (duplicates and delays still happen): every fill must then be
+    /// journaled as a fill, exactly, not only squared by a position read.
+    reliable: bool,
     latency_ms: u64,
     stream_drop: f64,
     /// Windows (start, length) in 100 ms ticks.
@@ -86,7 +92,8 @@ impl Faults {
         let mut p = |max: f64| if r.chance(0.7) { r.unit() * max } else { 0.0 };
         let (lose, duplicate, delay, garbage) = (p(0.15), p(0.15), p(0.2), p(0.03));
         let (busy, fail_after, drop_before, drop_after) = (p(0.1), p(0.05), p(0.05), p(0.05));
-        let stream_drop = p(0.01);
+        let (stream_drop, ghost) = (p(0.01), p(0.05));
+        let reliable = r.chance(0.25);
         let window =
             |r: &mut Rng, p: f64| r.chance(p).then(|| (20 + r.below(200), 10 + r.below(40)));
         let stale = window(r, 0.3);
@@ -102,7 +109,7 @@ impl Faults {
                 AccountEnvelope::Result
             },
             fill_pushes: r.chance(0.7),
-            lose,
+            lose: if reliable { 0.0 } else { lose },
             duplicate,
             delay,
             garbage,
@@ -110,8 +117,10 @@ impl Faults {
             fail_after,
             drop_before,
             drop_after,
+            ghost,
+            reliable,
             latency_ms: r.below(40),
-            stream_drop,
+            stream_drop: if reliable { 0.0 } else { stream_drop },
             stale,
             refused,
             halt,
@@ -131,6 +140,7 @@ struct Struck {
     fail_after: AtomicU64,
     drop_before: AtomicU64,
     drop_after: AtomicU64,
+    ghosts: AtomicU64,
     lost: AtomicU64,
     duplicated: AtomicU64,
     delayed: AtomicU64,
@@ -161,6 +171,7 @@ enum Strike {
     FailAfter,
     DropBefore,
     DropAfter,
+    Ghost,
 }
 
 impl Transport for Net {
@@ -170,7 +181,9 @@ impl Transport for Net {
                 let mut r = self.rng.lock().unwrap();
                 let f = &self.faults;
                 let latency = Duration::from_millis(1 + r.below(f.latency_ms + 1));
-                let strike = if self.quiet.load(Ordering::Relaxed) {
+                let strike = if method == "POST" && r.chance(f.ghost) {
+                    Strike::Ghost
+                } else if self.quiet.load(Ordering::Relaxed) {
                     Strike::None
                 } else if r.chance(f.busy) {
                     Strike::Busy
@@ -199,6 +212,19 @@ impl Transport for Net {
                 Strike::DropBefore => {
                     bump(&self.struck.drop_before);
                     return Err("connection reset by peer (simulated)".into());
+                }
+                Strike::Ghost => {
+                    bump(&self.struck.ghosts);
+                    let late = Duration::from_millis(100 + self.rng.lock().unwrap().below(900));
+                    let (fake, target, body) = (self.fake.clone(), target.to_string(), body);
+                    let method = method.to_string();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(late).await;
+                        fake.serve(&method, &target, body.as_deref().unwrap_or(""));
+                    });
+                    return Err(
+                        "operation timed out (simulated; the request is still on its way)".into(),
+                    );
                 }
                 _ => {}
             }
@@ -494,7 +520,8 @@ async fn run_seed(seed: u64, struck: Arc<Struck>) -> Result<Seed, String> {
     };
     world_task.abort();
     tail.abort();
-    check(&fake, dir.path(), &struck, &cfg, end)?;
+    let exact = faults.reliable && faults.kill_at.is_none();
+    check(&fake, dir.path(), &struck, &cfg, end, exact)?;
     Ok(Seed { seed, sessions })
 }
 
@@ -510,6 +537,7 @@ fn check(
     struck: &Struck,
     cfg: &flashmm_core::config::Config,
     engine_end: Option<Decimal>,
+    exact: bool,
 ) -> Result<(), String> {
     let me = signer().address();
     let resting = fake.open_orders(me);
@@ -550,10 +578,12 @@ fn check(
     let mut pos = Decimal::ZERO;
     let mut venue_of: BTreeMap<(u64, u64), String> = BTreeMap::new();
     let mut booked: BTreeMap<String, Decimal> = BTreeMap::new();
+    let mut fill_total = Decimal::ZERO;
     for e in &es {
         match &e.body {
             Body::Input(Input::Fill(f)) => {
                 pos += f.side.sign() * f.qty;
+                fill_total += f.qty;
                 bump(&struck.fills);
                 if let Some(id) = venue_of.get(&(e.session, f.cid)) {
                     *booked.entry(id.clone()).or_default() += f.qty;
@@ -581,8 +611,11 @@ fn check(
             _ => {}
         }
     }
+    let acked: BTreeSet<&String> = venue_of.values().collect();
+    let mut filled_at_venue = Decimal::ZERO;
     for o in fake.orders(me) {
         let filled = o.quantity.to_decimal() - o.residual_quantity.to_decimal();
+        filled_at_venue += filled;
         let ours = booked.get(&o.id).copied().unwrap_or_default();
         if ours > filled {
             return Err(format!(
@@ -590,6 +623,20 @@ fn check(
                 o.id
             ));
         }
+        // With no push lost the core hears of every order that rests (a push names it).
+        if exact && filled > Decimal::ZERO && !acked.contains(&o.id) {
+            dump(&es, o.nonce);
+            return Err(format!(
+                "order {} (nonce {}) filled {filled} at the venue but the core never knew it rested",
+                o.id, o.nonce
+            ));
+        }
+    }
+    // Every fill at the venue is journaled, once, as a fill (some before their order was named).
+    if exact && fill_total != filled_at_venue {
+        return Err(format!(
+            "the venue filled {filled_at_venue} in all, the journal has {fill_total} of fills, with no push lost"
+        ));
     }
     let venue: Decimal = fake
         .positions(me)
@@ -617,6 +664,38 @@ fn check(
         }
     }
     Ok(())
+}
+
+/// With `FLASHMM_SIM_DEBUG` set, the journal's story of one order: its wire entries and every
+/// input or output of the cid they name.
+fn dump(es: &[Entry], nonce: u64) {
+    if std::env::var("FLASHMM_SIM_DEBUG").is_err() {
+        return;
+    }
+    let cids: BTreeSet<(u64, u64)> = es
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Wire(w) if w.nonce == Some(nonce) => w.cid.map(|c| (e.session, c)),
+            _ => None,
+        })
+        .collect();
+    for e in es {
+        let cid = match &e.body {
+            Body::Wire(w) => w.cid,
+            Body::Input(Input::OrderAck(a)) => Some(a.cid),
+            Body::Input(Input::Fill(f)) => Some(f.cid),
+            Body::Input(Input::OrderCanceled(c)) => Some(c.cid),
+            Body::Input(Input::OrderReject(r)) => Some(r.cid),
+            Body::Output(Output::PlaceOrder(p)) => Some(p.cid),
+            Body::Output(Output::CancelOrder(c)) => Some(c.cid),
+            _ => None,
+        };
+        let reconcile = matches!(&e.body, Body::Wire(w) if w.action == WireAction::Reconcile);
+        if reconcile || cid.is_some_and(|c| cids.contains(&(e.session, c))) {
+            let text = format!("{:?}", e.body);
+            eprintln!("  {} {} {}", e.seq, e.ts_ns, &text[..text.len().min(400)]);
+        }
+    }
 }
 
 fn one(seed: u64, struck: Arc<Struck>) -> Result<Seed, String> {
@@ -655,12 +734,13 @@ fn the_live_loop_keeps_its_invariants_under_seeded_faults() {
     }
     let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
     eprintln!(
-        "{} seeds, {restarts} restarts; struck: {} 429s, {} 5xx after, {} drops before, {} drops after, {} pushes lost, {} duplicated, {} delayed, {} garbage, {} stream drops; {} fills journaled, {} differences adopted",
+        "{} seeds, {restarts} restarts; struck: {} 429s, {} 5xx after, {} drops before, {} drops after, {} ghosts, {} pushes lost, {} duplicated, {} delayed, {} garbage, {} stream drops; {} fills journaled, {} differences adopted",
         seeds.len(),
         n(&struck.busy),
         n(&struck.fail_after),
         n(&struck.drop_before),
         n(&struck.drop_after),
+        n(&struck.ghosts),
         n(&struck.lost),
         n(&struck.duplicated),
         n(&struck.delayed),
@@ -677,6 +757,7 @@ fn the_live_loop_keeps_its_invariants_under_seeded_faults() {
             ("5xx after", &struck.fail_after),
             ("drop before", &struck.drop_before),
             ("drop after", &struck.drop_after),
+            ("ghost", &struck.ghosts),
             ("lost push", &struck.lost),
             ("duplicate", &struck.duplicated),
             ("delay", &struck.delayed),

@@ -352,6 +352,11 @@ pub struct CitrexConfig {
     /// While orders rest, read the venue's open orders and position this often (0 = only on
     /// start, reconnects and doubts).
     pub reconcile_interval_ms: u64,
+    /// An order request may still reach the venue this long after it left (or was given up):
+    /// a placement whose answer was lost and is not listed is looked up once more after it,
+    /// and the stop's last read of open orders is made at least this long after the last order
+    /// request.
+    pub settle_ms: u64,
     /// Retries of a REST call on 429, 5xx and connection errors.
     pub max_retries: u32,
     pub request_timeout_ms: u64,
@@ -423,6 +428,7 @@ impl Default for CitrexConfig {
             reconnect_max_ms: 15_000,
             reconnect_healthy_ms: 5_000,
             reconcile_interval_ms: 5_000,
+            settle_ms: 1_500,
             max_retries: 3,
             request_timeout_ms: 5_000,
             sei_ws_url: String::new(),

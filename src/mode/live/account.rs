@@ -52,15 +52,18 @@ impl Live {
         why: &str,
         inbox: &mut Inbox,
     ) -> Result<String, LiveError> {
+        while self.venue_calls.try_join_next().is_some() {}
+        let in_flight = !self.venue_calls.is_empty();
         self.venue_calls.abort_all();
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
             while self.venue_calls.join_next().await.is_some() {}
         })
         .await;
+        let now = self.clock.wall();
         let Some(c) = self.citrex.as_mut() else {
             return Ok("paper session: no order was at a venue".into());
         };
-        c.tracker.stop(why);
+        c.tracker.stop(why, now, in_flight);
         // The core hears it too, so it quotes no more and replay sees why.
         let halt = Operator {
             command: OperatorCommand::Halt,

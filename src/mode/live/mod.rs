@@ -456,6 +456,7 @@ pub async fn run_in(
                     expiration_s: cfg.citrex.order_expiration_s,
                     reconcile_every_ms: cfg.citrex.reconcile_interval_ms,
                     dry_run,
+                    settle_ms: cfg.citrex.settle_ms,
                 },
                 clock.wall(),
             );

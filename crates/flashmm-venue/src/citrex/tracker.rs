@@ -38,6 +38,8 @@ pub struct TrackerConfig {
     pub reconcile_every_ms: u64,
     /// Orders are signed and journaled, never sent; nothing is read back.
     pub dry_run: bool,
+    /// `citrex.settle_ms`: how long an order request may still land after it left.
+    pub settle_ms: u64,
 }
 
 /// One of our orders as we know it.
@@ -201,9 +203,19 @@ pub struct Tracker {
     seen_trades: BTreeSet<String>,
     /// Fills learned so far: a read in flight compares it.
     fills: u64,
+    /// Fill pushes for orders the venue had not yet named to us (the push beat the answer):
+    /// booked at once, and taken off the order's residual once it is named, so the order's own
+    /// push does not book them again.
+    unattributed: BTreeMap<String, Decimal>,
     commands: VecDeque<Command>,
     learned: VecDeque<Learned>,
-    lookups: Vec<(i64, u64, u64)>,
+    /// Look-ups due: (at, cid, nonce, attempt).
+    lookups: Vec<(i64, u64, u64, u32)>,
+    /// Look-ups in flight: cid -> attempt.
+    looking: BTreeMap<u64, u32>,
+    /// When the last order request left: the stop's last read must come `settle_ms` after.
+    last_order_ns: Option<i64>,
+    stop_read_ns: i64,
     due: Option<DueRead>,
     in_flight: Option<ReadInFlight>,
     /// A doubt that arose while a read was in flight: read again once it is back.
@@ -257,9 +269,13 @@ impl Tracker {
             by_venue: BTreeMap::new(),
             seen_trades: BTreeSet::new(),
             fills: 0,
+            unattributed: BTreeMap::new(),
             commands: VecDeque::new(),
             learned: VecDeque::new(),
             lookups: Vec::new(),
+            looking: BTreeMap::new(),
+            last_order_ns: None,
+            stop_read_ns: 0,
             due: None,
             in_flight: None,
             again: None,
@@ -383,9 +399,13 @@ impl Tracker {
     }
 
     /// Stop: drop everything not yet sent, then cancel-all and read until none rest.
-    pub fn stop(&mut self, why: &str) {
+    /// `requests_in_flight`: requests were given up just now, and one may still land.
+    pub fn stop(&mut self, why: &str, now_ns: i64, requests_in_flight: bool) {
         if self.stop.is_some() {
             return;
+        }
+        if requests_in_flight {
+            self.last_order_ns = Some(self.last_order_ns.map_or(now_ns, |t| t.max(now_ns)));
         }
         self.commands.clear();
         self.lookups.clear();
@@ -416,6 +436,9 @@ impl Tracker {
 
     pub fn poll_command(&mut self, now_ns: i64) -> Option<Command> {
         if let Some(c) = self.commands.pop_front() {
+            if matches!(c, Command::Place { .. } | Command::CancelReplace { .. }) {
+                self.last_order_ns = Some(now_ns);
+            }
             return Some(c);
         }
         match self.stop.clone() {
@@ -425,13 +448,15 @@ impl Tracker {
             }
             Some(Stop::ReadDue { round, at }) if at <= now_ns => {
                 self.stop = Some(Stop::AwaitRead { round });
+                self.stop_read_ns = now_ns;
                 return Some(Command::ReadOpenOrders);
             }
             Some(_) => return None,
             None => {}
         }
-        if let Some(i) = self.lookups.iter().position(|(at, _, _)| *at <= now_ns) {
-            let (_, cid, nonce) = self.lookups.remove(i);
+        if let Some(i) = self.lookups.iter().position(|l| l.0 <= now_ns) {
+            let (_, cid, nonce, attempt) = self.lookups.remove(i);
+            self.looking.insert(cid, attempt);
             return Some(Command::Lookup { cid, nonce });
         }
         if self.in_flight.is_some() {
@@ -477,7 +502,7 @@ impl Tracker {
                 _ => None,
             };
         }
-        let mut t = self.lookups.iter().map(|(at, _, _)| *at).min();
+        let mut t = self.lookups.iter().map(|l| l.0).min();
         if self.in_flight.is_none() {
             let read = self.due.as_ref().map(|d| d.at).or_else(|| {
                 (self.cfg.reconcile_every_ms > 0 && self.in_doubt())
@@ -499,15 +524,29 @@ impl Tracker {
                     self.gone(old, "replaced");
                     self.placed(new, Ok(o), now_ns);
                 }
+                Err(e) if outcome_unknown(&e) => {
+                    // Either both happened or neither: find the new one by its nonce, cancel
+                    // the old one plainly (refused if it went), and read the account.
+                    self.placed(new, Err(e), now_ns);
+                    self.cancel(old);
+                    self.request_read("a cancel-and-replace's answer was lost", 0, 0, None, now_ns);
+                }
                 Err(e) => {
-                    // Whether the old order went is not certain: cancel it plainly; a read or
-                    // a push settles it either way.
+                    // Refused: the new one was not placed, and whether the old one went is not
+                    // certain; cancel it plainly, and a read or a push settles it either way.
                     self.rejected(new, e.to_string());
                     self.cancel(old);
                 }
             },
             Event::LookedUp { cid, found } => match found {
                 Ok(Some(o)) => self.placed(cid, Ok(o), now_ns),
+                Ok(None) if self.looking.remove(&cid) == Some(0) => {
+                    // It may still be on its way: look once more when it must have landed.
+                    if let Some(nonce) = self.orders.get(&cid).map(|t| t.nonce) {
+                        let at = now_ns + self.cfg.settle_ms as i64 * MS;
+                        self.lookups.push((at, cid, nonce, 1));
+                    }
+                }
                 Ok(None) => self.rejected(
                     cid,
                     "the order is not at the venue after an unknown outcome".into(),
@@ -609,6 +648,9 @@ impl Tracker {
                 }
                 t.venue_id = Some(o.id.clone());
                 let cancel_now = t.cancel_wanted;
+                if let Some(q) = self.unattributed.remove(&o.id) {
+                    t.residual = (t.residual - q).max(Decimal::ZERO);
+                }
                 self.by_venue.insert(o.id.clone(), cid);
                 self.learned.push_back(Learned::Ack {
                     cid,
@@ -632,7 +674,7 @@ impl Tracker {
                     format!("outcome unknown ({e}); checking open orders"),
                     true,
                 );
-                self.lookups.push((now_ns + LOOKUP_DELAY_NS, cid, nonce));
+                self.lookups.push((now_ns + LOOKUP_DELAY_NS, cid, nonce, 0));
             }
             Err(e) => self.rejected(cid, e.to_string()),
         }
@@ -728,6 +770,9 @@ impl Tracker {
                 let Some(cid) = self.cid_of(&o) else {
                     return;
                 };
+                if matches!(o.status, OrderStatus::Open | OrderStatus::Pending) {
+                    self.zombie(cid, &o);
+                }
                 if !matches!(o.status, OrderStatus::Rejected) {
                     self.placed(cid, Ok(o.clone()), now_ns);
                 }
@@ -744,6 +789,37 @@ impl Tracker {
         }
     }
 
+    /// An order we closed as never placed (its answer lost, not found by its nonce) is resting
+    /// after all: a request that landed late. Name it and cancel it; its fills still count.
+    fn zombie(&mut self, cid: u64, o: &VenueOrder) {
+        let Some(t) = self.orders.get_mut(&cid) else {
+            return;
+        };
+        if !t.done || t.venue_id.is_some() || self.stop.is_some() {
+            return;
+        }
+        t.venue_id = Some(o.id.clone());
+        if let Some(q) = self.unattributed.remove(&o.id) {
+            t.residual = (t.residual - q).max(Decimal::ZERO);
+        }
+        let nonce = t.nonce;
+        self.by_venue.insert(o.id.clone(), cid);
+        self.note(
+            WireAction::Reconcile,
+            Some(cid),
+            Some(nonce),
+            format!(
+                "order {} (nonce {nonce}) is resting although it was not found after its answer was lost: canceling it",
+                o.id
+            ),
+            false,
+        );
+        self.commands.push_back(Command::Cancel {
+            cid,
+            venue_id: o.id.clone(),
+        });
+    }
+
     fn on_fill_push(&mut self, f: WsFill) {
         if f.product_id != self.cfg.product.id || !self.seen_trades.insert(f.trade_id.clone()) {
             return; // another product's, or the same push again
@@ -755,7 +831,9 @@ impl Tracker {
             self.learn_residual(cid, leaves)
         } else {
             self.fills += 1;
-            f.quantity.to_decimal()
+            let q = f.quantity.to_decimal();
+            *self.unattributed.entry(f.order_id.clone()).or_default() += q;
+            q
         };
         if qty <= Decimal::ZERO {
             return;
@@ -834,6 +912,12 @@ impl Tracker {
             })
             .collect();
         let found = reconcile::compare(&ours, &listed);
+        for o in &ours {
+            if let Some(l) = reconcile::listing_of(o, &listed) {
+                let l = l.clone();
+                self.zombie(o.cid, &l);
+            }
+        }
         let (venue_qty, venue_avg) = positions
             .iter()
             .find(|p| p.product_id == product)
@@ -964,6 +1048,14 @@ impl Tracker {
             }
         };
         if resting.is_empty() {
+            let settled = self
+                .last_order_ns
+                .map_or(i64::MIN, |t| t + self.cfg.settle_ms as i64 * MS);
+            if self.stop_read_ns < settled {
+                // A request that left just before may still land: look again once it cannot.
+                self.stop = Some(Stop::ReadDue { round, at: settled });
+                return;
+            }
             self.stop = Some(Stop::Done(Ok(
                 "open orders canceled; the venue lists none".into()
             )));
