@@ -10,7 +10,8 @@ use flashmm_core::event::{Body, Entry, Input, OrderAck, OrderCanceled, Output, S
 use flashmm_core::Engine;
 use flashmm_venue::citrex::client::{CitrexClient, ProductSpec};
 use flashmm_venue::citrex::eip712::Signer;
-use flashmm_venue::citrex::wire::{Depth, StreamPush, E18};
+use flashmm_venue::citrex::tracker::{Command, Event, Tracker, TrackerConfig};
+use flashmm_venue::citrex::wire::{Depth, OrderStatus, StreamPush, VenueOrder, E18};
 use flashmm_venue::feed::citrex::{snapshot, RawPush};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -71,7 +72,36 @@ fn benches(c: &mut Criterion) {
     let mut engine = Engine::new(&cfg);
     let mut seq = 0u64;
     let mut ts = 1_723_161_600_000_000_000i64;
-    let mut nonce = 1u64;
+    // The live path: the core's orders go through the tracker, which names nonces and asks
+    // for the requests that are signed.
+    let mut tracker = Tracker::new(
+        TrackerConfig {
+            product: product.clone(),
+            nonce_floor: 0,
+            expiration_s: 86_400,
+            reconcile_every_ms: 5_000,
+            dry_run: false,
+            settle_ms: 1_500,
+        },
+        ts,
+    );
+    let acked = |cid: u64, nonce: u64| VenueOrder {
+        id: format!("0x{cid:064x}"),
+        account: String::new(),
+        sub_account_id: 1,
+        product_id: 1003,
+        product_symbol: "btcperp".into(),
+        is_buy: true,
+        order_type: 1,
+        time_in_force: 0,
+        price: E18(0),
+        quantity: E18(0),
+        residual_quantity: E18(0),
+        nonce,
+        expiry: 0,
+        status: OrderStatus::Open,
+        created_at: 0,
+    };
     let mut out = Vec::new();
     let mut hist = hdrhistogram::Histogram::<u64>::new(3).expect("histogram");
     let mut bodies = 0u64;
@@ -92,29 +122,109 @@ fn benches(c: &mut Criterion) {
         engine.on_event(&e, &mut out);
         let mut first = None;
         let mut reports = Vec::new();
+        // A repricing cancel and the place on its side and level go as one cancel-and-replace,
+        // as live pairs them.
+        let repriced: Vec<(u64, flashmm_core::event::Side, u8)> = out
+            .iter()
+            .filter_map(|em| match &em.output {
+                Output::CancelOrder(c) => {
+                    engine.orders().get(c.cid).map(|o| (c.cid, o.side, o.level))
+                }
+                _ => None,
+            })
+            .collect();
         for em in out.drain(..) {
             match em.output {
                 Output::PlaceOrder(p) => {
-                    nonce += 1;
+                    let old = repriced
+                        .iter()
+                        .find(|(_, side, level)| *side == p.side && *level == p.level)
+                        .map(|(cid, _, _)| *cid);
+                    tracker.place(&p, old, ts);
+                }
+                Output::CancelOrder(c) => {
+                    if !repriced.iter().any(|(cid, _, _)| *cid == c.cid) {
+                        tracker.cancel(c.cid);
+                    }
+                    reports.push(Input::OrderCanceled(OrderCanceled {
+                        cid: c.cid,
+                        canceled_qty: Decimal::ZERO,
+                        reason: String::new(),
+                    }))
+                }
+                _ => {}
+            }
+        }
+        while let Some(cmd) = tracker.poll_command(ts) {
+            match cmd {
+                Command::Place {
+                    cid,
+                    nonce,
+                    expiration_ms,
+                    order,
+                } => {
                     let req = citrex
-                        .sign_order(&product, &p, nonce, 1_800_000_000_000)
+                        .sign_order(&product, &order, nonce, expiration_ms)
                         .expect("sign");
                     let body = serde_json::to_string(&req).expect("body");
                     *bodies += body.len() as u64;
                     first.get_or_insert_with(|| start.elapsed());
                     reports.push(Input::OrderAck(OrderAck {
-                        cid: p.cid,
-                        venue_order_id: String::new(),
+                        cid,
+                        venue_order_id: format!("0x{cid:064x}"),
                     }));
+                    tracker.handle(
+                        Event::Placed {
+                            cid,
+                            result: Ok(acked(cid, nonce)),
+                        },
+                        ts,
+                    );
                 }
-                Output::CancelOrder(c) => reports.push(Input::OrderCanceled(OrderCanceled {
-                    cid: c.cid,
-                    canceled_qty: Decimal::ZERO,
-                    reason: String::new(),
-                })),
+                Command::CancelReplace {
+                    old,
+                    old_venue_id,
+                    new,
+                    nonce,
+                    expiration_ms,
+                    order,
+                } => {
+                    let body = flashmm_venue::citrex::wire::CancelReplaceRequest {
+                        id_to_cancel: old_venue_id,
+                        new_order: citrex
+                            .sign_order(&product, &order, nonce, expiration_ms)
+                            .expect("sign"),
+                    };
+                    *bodies += serde_json::to_string(&body).expect("body").len() as u64;
+                    first.get_or_insert_with(|| start.elapsed());
+                    reports.push(Input::OrderAck(OrderAck {
+                        cid: new,
+                        venue_order_id: format!("0x{new:064x}"),
+                    }));
+                    tracker.handle(
+                        Event::Replaced {
+                            old,
+                            new,
+                            result: Ok(acked(new, nonce)),
+                        },
+                        ts,
+                    );
+                }
+                Command::Cancel { cid, venue_id } => {
+                    let req = citrex.sign_cancel(product.id, &venue_id).expect("sign");
+                    *bodies += serde_json::to_string(&req).expect("body").len() as u64;
+                    tracker.handle(
+                        Event::Canceled {
+                            cid,
+                            result: Ok(()),
+                        },
+                        ts,
+                    );
+                }
                 _ => {}
             }
         }
+        while tracker.poll_learned().is_some() {}
         let Some(took) = first else {
             panic!(
                 "frame {seq} signed no order: {:?} orders {:?} reports {:?}",

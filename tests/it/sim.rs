@@ -518,7 +518,9 @@ async fn run_seed(seed: u64, struck: Arc<Struck>) -> Result<Seed, String> {
         }
         None => first.map_err(|e| format!("the session failed: {e}"))?,
     };
+    // Whatever is still on its way lands now: after the stop, nothing may rest.
     world_task.abort();
+    tokio::time::sleep(Duration::from_secs(3)).await;
     tail.abort();
     let exact = faults.reliable && faults.kill_at.is_none();
     check(&fake, dir.path(), &struck, &cfg, end, exact)?;

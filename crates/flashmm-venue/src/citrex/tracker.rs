@@ -27,6 +27,12 @@ pub const STOP_ROUNDS: u32 = 5;
 const MS: i64 = 1_000_000;
 /// A placement whose answer was lost is looked up this long after (it may still be arriving).
 const LOOKUP_DELAY_NS: i64 = 500 * MS;
+/// Done orders are kept this long after they were done, so a late push still finds its
+/// order; then forgotten, so a day of quoting does not grow the tracker (a push for a forgotten
+/// order is a fill of an unknown order, and the next account read squares the position).
+const FORGET_AFTER_NS: i64 = 600_000 * MS;
+/// Trade ids remembered against duplicate fill pushes.
+const TRADES_REMEMBERED: usize = 100_000;
 
 #[derive(Clone, Debug)]
 pub struct TrackerConfig {
@@ -51,6 +57,9 @@ pub struct Order {
     pub residual: Decimal,
     pub done: bool,
     cancel_wanted: bool,
+    /// When it was placed, then when it was done: a done order is forgotten `FORGET_AFTER_NS`
+    /// after.
+    since_ns: i64,
 }
 
 /// Something for the driver to do. Requests are signed and journaled by the driver before they
@@ -199,8 +208,11 @@ pub struct Tracker {
     nonces: Nonces,
     orders: BTreeMap<u64, Order>,
     by_venue: BTreeMap<String, u64>,
-    /// Trade ids already booked: a push sent twice is booked once.
+    /// Trade ids already booked: a push sent twice is booked once (the last
+    /// `TRADES_REMEMBERED`, oldest first in `trade_order`).
     seen_trades: BTreeSet<String>,
+    trade_order: VecDeque<String>,
+    last_forget_ns: i64,
     /// Fills learned so far: a read in flight compares it.
     fills: u64,
     /// Fill pushes for orders the venue had not yet named to us (the push beat the answer):
@@ -227,6 +239,8 @@ pub struct Tracker {
     unconfirmed: bool,
     stop: Option<Stop>,
     stop_why: String,
+    /// The time of the call being handled, for what it marks done.
+    now_ns: i64,
 }
 
 fn micros(now_ns: i64) -> u64 {
@@ -268,6 +282,8 @@ impl Tracker {
             orders: BTreeMap::new(),
             by_venue: BTreeMap::new(),
             seen_trades: BTreeSet::new(),
+            trade_order: VecDeque::new(),
+            last_forget_ns: now_ns,
             fills: 0,
             unattributed: BTreeMap::new(),
             commands: VecDeque::new(),
@@ -285,6 +301,7 @@ impl Tracker {
             unconfirmed: false,
             stop: None,
             stop_why: String::new(),
+            now_ns,
         }
     }
 
@@ -319,6 +336,7 @@ impl Tracker {
 
     /// The core wants this order placed, replacing `replaces` (same side and level) if given.
     pub fn place(&mut self, order: &PlaceOrder, replaces: Option<u64>, now_ns: i64) {
+        self.now_ns = now_ns;
         let cid = order.cid;
         if self.stop.is_some() {
             self.learned.push_back(Learned::Rejected {
@@ -352,6 +370,7 @@ impl Tracker {
                 residual: qty,
                 done: false,
                 cancel_wanted: false,
+                since_ns: now_ns,
             },
         );
         let old_id = replaces.and_then(|old| {
@@ -435,6 +454,7 @@ impl Tracker {
     }
 
     pub fn poll_command(&mut self, now_ns: i64) -> Option<Command> {
+        self.forget(now_ns);
         if let Some(c) = self.commands.pop_front() {
             if matches!(c, Command::Place { .. } | Command::CancelReplace { .. }) {
                 self.last_order_ns = Some(now_ns);
@@ -490,6 +510,32 @@ impl Tracker {
         })
     }
 
+    /// Drops done orders placed more than `FORGET_AFTER_NS` ago, at most once a second.
+    fn forget(&mut self, now_ns: i64) {
+        if now_ns - self.last_forget_ns < 1_000 * MS {
+            return;
+        }
+        self.last_forget_ns = now_ns;
+        let old: Vec<u64> = self
+            .orders
+            .iter()
+            .filter(|(cid, t)| {
+                t.done && now_ns - t.since_ns > FORGET_AFTER_NS && !self.looking.contains_key(cid)
+            })
+            .map(|(cid, _)| *cid)
+            .collect();
+        for cid in old {
+            if let Some(id) = self.orders.remove(&cid).and_then(|t| t.venue_id) {
+                self.by_venue.remove(&id);
+            }
+        }
+    }
+
+    /// How many orders the tracker holds (done ones until they are forgotten).
+    pub fn orders_held(&self) -> usize {
+        self.orders.len()
+    }
+
     /// When `poll_command` may next have something without another event.
     pub fn poll_timeout(&self) -> Option<i64> {
         if !self.commands.is_empty() {
@@ -517,6 +563,7 @@ impl Tracker {
     }
 
     pub fn handle(&mut self, ev: Event, now_ns: i64) {
+        self.now_ns = now_ns;
         match ev {
             Event::Placed { cid, result } => self.placed(cid, result, now_ns),
             Event::Replaced { old, new, result } => match result {
@@ -686,6 +733,7 @@ impl Tracker {
                 return;
             }
             t.done = true;
+            t.since_ns = self.now_ns;
         }
         self.learned.push_back(Learned::Rejected { cid, reason });
     }
@@ -698,6 +746,7 @@ impl Tracker {
             return;
         }
         t.done = true;
+        t.since_ns = self.now_ns;
         let qty = t.residual;
         self.learned.push_back(Learned::Canceled {
             cid,
@@ -716,8 +765,9 @@ impl Tracker {
         if leaves < t.residual {
             t.residual = leaves.max(Decimal::ZERO);
         }
-        if t.residual <= Decimal::ZERO {
+        if t.residual <= Decimal::ZERO && !t.done {
             t.done = true;
+            t.since_ns = self.now_ns;
         }
         if filled > Decimal::ZERO {
             self.fills += 1;
@@ -823,6 +873,12 @@ impl Tracker {
     fn on_fill_push(&mut self, f: WsFill) {
         if f.product_id != self.cfg.product.id || !self.seen_trades.insert(f.trade_id.clone()) {
             return; // another product's, or the same push again
+        }
+        self.trade_order.push_back(f.trade_id.clone());
+        if self.trade_order.len() > TRADES_REMEMBERED {
+            if let Some(old) = self.trade_order.pop_front() {
+                self.seen_trades.remove(&old);
+            }
         }
         let cid = self.by_venue.get(&f.order_id).copied().unwrap_or(0);
         let leaves = f.residual_quantity.to_decimal();
