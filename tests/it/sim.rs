@@ -36,6 +36,7 @@ const RUN: Duration = Duration::from_secs(40);
 /// before the end, so every fill's push has arrived by the stop.
 const QUIET_TAIL: Duration = Duration::from_secs(10);
 const NO_TRADES_TAIL: Duration = Duration::from_secs(3);
+const FINALE: Duration = Duration::from_millis(1_200);
 
 /// SplitMix64: small, seedable, the same everywhere.
 struct Rng(u64);
@@ -75,6 +76,9 @@ struct Faults {
     /// An order request held up in the network: the client gives up, the venue gets it
     /// 0.1 to 1 s later (within `citrex.settle_ms`). Strikes until the very end, stop included.
     ghost: f64,
+    /// In the last second before the stop the market jumps (so quotes move) and half the
+    /// order requests are held up: some are still on their way when the stop cancels all.
+    finale: bool,
     /// No account push is lost (duplicates and delays still happen): every fill must then be
     /// journaled as a fill, exactly, not only squared by a position read.
     reliable: bool,
@@ -118,6 +122,7 @@ impl Faults {
             drop_before,
             drop_after,
             ghost,
+            finale: r.chance(0.5),
             reliable,
             latency_ms: r.below(40),
             stream_drop: if reliable { 0.0 } else { stream_drop },
@@ -141,6 +146,7 @@ struct Struck {
     drop_before: AtomicU64,
     drop_after: AtomicU64,
     ghosts: AtomicU64,
+    finale_ghosts: AtomicU64,
     lost: AtomicU64,
     duplicated: AtomicU64,
     delayed: AtomicU64,
@@ -162,6 +168,7 @@ struct Net {
     rng: Mutex<Rng>,
     faults: Faults,
     quiet: Arc<AtomicBool>,
+    finale: Arc<AtomicBool>,
     struck: Arc<Struck>,
 }
 
@@ -181,7 +188,9 @@ impl Transport for Net {
                 let mut r = self.rng.lock().unwrap();
                 let f = &self.faults;
                 let latency = Duration::from_millis(1 + r.below(f.latency_ms + 1));
-                let strike = if method == "POST" && r.chance(f.ghost) {
+                let late = f.finale && self.finale.load(Ordering::Relaxed);
+                let ghost = if late { 0.5 } else { f.ghost };
+                let strike = if method == "POST" && r.chance(ghost) {
                     Strike::Ghost
                 } else if self.quiet.load(Ordering::Relaxed) {
                     Strike::None
@@ -215,6 +224,9 @@ impl Transport for Net {
                 }
                 Strike::Ghost => {
                     bump(&self.struck.ghosts);
+                    if self.finale.load(Ordering::Relaxed) {
+                        bump(&self.struck.finale_ghosts);
+                    }
                     let late = Duration::from_millis(100 + self.rng.lock().unwrap().below(900));
                     let (fake, target, body) = (self.fake.clone(), target.to_string(), body);
                     let method = method.to_string();
@@ -275,6 +287,7 @@ async fn world(
     faults: Faults,
     quiet: Arc<AtomicBool>,
     trading: Arc<AtomicBool>,
+    finale: Arc<AtomicBool>,
     struck: Arc<Struck>,
     start_ns: i64,
 ) {
@@ -287,6 +300,9 @@ async fn world(
         tokio::time::sleep(Duration::from_millis(100)).await;
         let calm = quiet.load(Ordering::Relaxed);
         mid += r.below(5) as i64 - 2;
+        if faults.finale && finale.load(Ordering::Relaxed) {
+            mid += 6; // the quotes must move: requests go out just before the stop
+        }
         let bids = (1..=5)
             .map(|i| (Decimal::from(mid - 3 - i), dec!(0.5)))
             .collect();
@@ -453,11 +469,13 @@ async fn run_seed(seed: u64, struck: Arc<Struck>) -> Result<Seed, String> {
     let frames = fake.attach_account(me, cfg.citrex.sub_account_id);
     let quiet = Arc::new(AtomicBool::new(false));
     let trading = Arc::new(AtomicBool::new(true));
+    let finale = Arc::new(AtomicBool::new(false));
     let net = Arc::new(Net {
         fake: fake.clone(),
         rng: Mutex::new(Rng(r.next())),
         faults: faults.clone(),
         quiet: quiet.clone(),
+        finale: finale.clone(),
         struck: struck.clone(),
     });
     let client = Arc::new(
@@ -483,15 +501,18 @@ async fn run_seed(seed: u64, struck: Arc<Struck>) -> Result<Seed, String> {
         faults.clone(),
         quiet.clone(),
         trading.clone(),
+        finale.clone(),
         struck.clone(),
         start_ns,
     ));
-    let (q, t) = (quiet.clone(), trading.clone());
+    let (q, t, f) = (quiet.clone(), trading.clone(), finale.clone());
     let tail = tokio::spawn(async move {
         tokio::time::sleep(RUN - QUIET_TAIL).await;
         q.store(true, Ordering::Relaxed);
         tokio::time::sleep(QUIET_TAIL - NO_TRADES_TAIL).await;
         t.store(false, Ordering::Relaxed);
+        tokio::time::sleep(NO_TRADES_TAIL - FINALE).await;
+        f.store(true, Ordering::Relaxed);
     });
     let dir = scratch_dir();
     let began = tokio::time::Instant::now();
@@ -736,13 +757,14 @@ fn the_live_loop_keeps_its_invariants_under_seeded_faults() {
     }
     let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
     eprintln!(
-        "{} seeds, {restarts} restarts; struck: {} 429s, {} 5xx after, {} drops before, {} drops after, {} ghosts, {} pushes lost, {} duplicated, {} delayed, {} garbage, {} stream drops; {} fills journaled, {} differences adopted",
+        "{} seeds, {restarts} restarts; struck: {} 429s, {} 5xx after, {} drops before, {} drops after, {} ghosts ({} just before a stop), {} pushes lost, {} duplicated, {} delayed, {} garbage, {} stream drops; {} fills journaled, {} differences adopted",
         seeds.len(),
         n(&struck.busy),
         n(&struck.fail_after),
         n(&struck.drop_before),
         n(&struck.drop_after),
         n(&struck.ghosts),
+        n(&struck.finale_ghosts),
         n(&struck.lost),
         n(&struck.duplicated),
         n(&struck.delayed),
@@ -760,6 +782,7 @@ fn the_live_loop_keeps_its_invariants_under_seeded_faults() {
             ("drop before", &struck.drop_before),
             ("drop after", &struck.drop_after),
             ("ghost", &struck.ghosts),
+            ("ghost just before a stop", &struck.finale_ghosts),
             ("lost push", &struck.lost),
             ("duplicate", &struck.duplicated),
             ("delay", &struck.delayed),
