@@ -721,13 +721,31 @@ fn dump(es: &[Entry], nonce: u64) {
     }
 }
 
+/// One seed on its own paused runtime and thread. A seed that has not finished after
+/// `WATCHDOG` of real time fails: a loop that spins without letting the clock move would
+/// otherwise hang the suite.
 fn one(seed: u64, struck: Arc<Struck>) -> Result<Seed, String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .map_err(|e| e.to_string())?;
-    rt.block_on(run_seed(seed, struck))
+    const WATCHDOG: Duration = Duration::from_secs(120);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| rt.block_on(run_seed(seed, struck)));
+        let _ = tx.send(r);
+    });
+    match rx.recv_timeout(WATCHDOG) {
+        Ok(r) => r,
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            Err("panicked (its message is above)".into())
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(format!(
+            "did not finish within {} s of real time: a loop spinning without the clock moving?",
+            WATCHDOG.as_secs()
+        )),
+    }
 }
 
 #[test]
