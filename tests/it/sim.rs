@@ -76,8 +76,9 @@ struct Faults {
     /// An order request held up in the network: the client gives up, the venue gets it
     /// 0.1 to 1 s later (within `citrex.settle_ms`). Strikes until the very end, stop included.
     ghost: f64,
-    /// In the last second before the stop the market jumps (so quotes move) and half the
-    /// order requests are held up: some are still on their way when the stop cancels all.
+    /// In the last second before the stop the venue expires our orders every tick (so new ones
+    /// go out) and half the order requests are held up: some are still on their way when the
+    /// stop cancels all.
     finale: bool,
     /// No account push is lost (duplicates and delays still happen): every fill must then be
     /// journaled as a fill, exactly, not only squared by a position read.
@@ -301,7 +302,9 @@ async fn world(
         let calm = quiet.load(Ordering::Relaxed);
         mid += r.below(5) as i64 - 2;
         if faults.finale && finale.load(Ordering::Relaxed) {
-            mid += 6; // the quotes must move: requests go out just before the stop
+            // The venue expires our orders: the core places new ones (plain placements, which
+            // can rest if they land late) right up to the stop.
+            fake.expire_open_orders(signer().address());
         }
         let bids = (1..=5)
             .map(|i| (Decimal::from(mid - 3 - i), dec!(0.5)))

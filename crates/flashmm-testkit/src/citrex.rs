@@ -341,6 +341,22 @@ impl FakeCitrex {
         rx
     }
 
+    /// Expires every open order of `account` now, as the venue does at an order's expiry:
+    /// each gets an `EXPIRED` push.
+    pub fn expire_open_orders(&self, account: Address) {
+        let mut st = self.shared.lock();
+        let mut expired = Vec::new();
+        for r in st.orders.iter_mut() {
+            if r.is_open() && r.owner == account {
+                r.order.status = OrderStatus::Expired;
+                expired.push(r.order.clone());
+            }
+        }
+        for o in expired {
+            push_account(&st, account, o.sub_account_id, AccountUpdate::Order(o));
+        }
+    }
+
     /// What the ticker does: expire orders, push depth to market subscribers.
     pub fn tick(&self) {
         on_tick(&self.shared);

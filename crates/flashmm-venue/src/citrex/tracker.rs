@@ -218,7 +218,7 @@ pub struct Tracker {
     /// Fill pushes for orders the venue had not yet named to us (the push beat the answer):
     /// booked at once, and taken off the order's residual once it is named, so the order's own
     /// push does not book them again.
-    unattributed: BTreeMap<String, Decimal>,
+    unattributed: BTreeMap<String, (Decimal, i64)>,
     commands: VecDeque<Command>,
     learned: VecDeque<Learned>,
     /// Look-ups due: (at, cid, nonce, attempt).
@@ -510,7 +510,7 @@ impl Tracker {
         })
     }
 
-    /// Drops done orders placed more than `FORGET_AFTER_NS` ago, at most once a second.
+    /// Drops orders done more than `FORGET_AFTER_NS` ago, at most once a second.
     fn forget(&mut self, now_ns: i64) {
         if now_ns - self.last_forget_ns < 1_000 * MS {
             return;
@@ -529,6 +529,9 @@ impl Tracker {
                 self.by_venue.remove(&id);
             }
         }
+        // Fills of orders never named to us (another session's, or forgotten ones).
+        self.unattributed
+            .retain(|_, (_, since)| now_ns - *since <= FORGET_AFTER_NS);
     }
 
     /// How many orders the tracker holds (done ones until they are forgotten).
@@ -585,20 +588,20 @@ impl Tracker {
                     self.cancel(old);
                 }
             },
-            Event::LookedUp { cid, found } => match found {
-                Ok(Some(o)) => self.placed(cid, Ok(o), now_ns),
-                Ok(None) if self.looking.remove(&cid) == Some(0) => {
+            Event::LookedUp { cid, found } => match (found, self.looking.remove(&cid)) {
+                (Ok(Some(o)), _) => self.placed(cid, Ok(o), now_ns),
+                (Ok(None), Some(0)) => {
                     // It may still be on its way: look once more when it must have landed.
                     if let Some(nonce) = self.orders.get(&cid).map(|t| t.nonce) {
                         let at = now_ns + self.cfg.settle_ms as i64 * MS;
                         self.lookups.push((at, cid, nonce, 1));
                     }
                 }
-                Ok(None) => self.rejected(
+                (Ok(None), _) => self.rejected(
                     cid,
                     "the order is not at the venue after an unknown outcome".into(),
                 ),
-                Err(e) => self.rejected(
+                (Err(e), _) => self.rejected(
                     cid,
                     format!("could not confirm the order after an unknown outcome: {e}"),
                 ),
@@ -695,7 +698,7 @@ impl Tracker {
                 }
                 t.venue_id = Some(o.id.clone());
                 let cancel_now = t.cancel_wanted;
-                if let Some(q) = self.unattributed.remove(&o.id) {
+                if let Some((q, _)) = self.unattributed.remove(&o.id) {
                     t.residual = (t.residual - q).max(Decimal::ZERO);
                 }
                 self.by_venue.insert(o.id.clone(), cid);
@@ -849,7 +852,7 @@ impl Tracker {
             return;
         }
         t.venue_id = Some(o.id.clone());
-        if let Some(q) = self.unattributed.remove(&o.id) {
+        if let Some((q, _)) = self.unattributed.remove(&o.id) {
             t.residual = (t.residual - q).max(Decimal::ZERO);
         }
         let nonce = t.nonce;
@@ -888,7 +891,11 @@ impl Tracker {
         } else {
             self.fills += 1;
             let q = f.quantity.to_decimal();
-            *self.unattributed.entry(f.order_id.clone()).or_default() += q;
+            let held = self
+                .unattributed
+                .entry(f.order_id.clone())
+                .or_insert((Decimal::ZERO, self.now_ns));
+            held.0 += q;
             q
         };
         if qty <= Decimal::ZERO {
@@ -920,7 +927,7 @@ impl Tracker {
         now_ns: i64,
     ) {
         let Some(check) = self.in_flight.take_if(|c| c.id == read) else {
-            return; // a read from before the stop, or one superseded
+            return; // not the read in flight
         };
         if let Some(why) = self.again.take() {
             self.request_read(why, 0, 0, None, now_ns);
@@ -955,6 +962,21 @@ impl Tracker {
             .into_iter()
             .filter(|o| o.product_id == product)
             .collect();
+        // Ours listed by nonce before the venue's answer named them: name them now, which also
+        // takes off what their fill pushes already booked, so the listing books only the rest.
+        let unnamed: Vec<(u64, VenueOrder)> = listed
+            .iter()
+            .filter_map(|l| {
+                let (cid, _) = self
+                    .orders
+                    .iter()
+                    .find(|(_, t)| !t.done && t.venue_id.is_none() && t.nonce == l.nonce)?;
+                Some((*cid, l.clone()))
+            })
+            .collect();
+        for (cid, l) in unnamed {
+            self.placed(cid, Ok(l), now_ns);
+        }
         let ours: Vec<Ours> = self
             .orders
             .iter()
