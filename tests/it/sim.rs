@@ -516,6 +516,9 @@ async fn run_seed(seed: u64, struck: Arc<Struck>) -> Result<Seed, String> {
         t.store(false, Ordering::Relaxed);
         tokio::time::sleep(NO_TRADES_TAIL - FINALE).await;
         f.store(true, Ordering::Relaxed);
+        // From the stop on, only the stop may take our orders down.
+        tokio::time::sleep(FINALE).await;
+        f.store(false, Ordering::Relaxed);
     });
     let dir = scratch_dir();
     let began = tokio::time::Instant::now();
