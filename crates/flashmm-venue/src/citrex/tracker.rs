@@ -213,6 +213,10 @@ pub struct Tracker {
     seen_trades: BTreeSet<String>,
     trade_order: VecDeque<String>,
     last_forget_ns: i64,
+    /// Acknowledged and not done: kept apart so the many done orders cost nothing per poll.
+    resting: BTreeSet<u64>,
+    /// (when, cid) in the order orders were done (dry-run orders: placed), for `forget`.
+    done_queue: VecDeque<(i64, u64)>,
     /// Fills learned so far: a read in flight compares it.
     fills: u64,
     /// Fill pushes for orders the venue had not yet named to us (the push beat the answer):
@@ -284,6 +288,8 @@ impl Tracker {
             seen_trades: BTreeSet::new(),
             trade_order: VecDeque::new(),
             last_forget_ns: now_ns,
+            resting: BTreeSet::new(),
+            done_queue: VecDeque::new(),
             fills: 0,
             unattributed: BTreeMap::new(),
             commands: VecDeque::new(),
@@ -323,11 +329,13 @@ impl Tracker {
 
     /// Whether any order of ours is acknowledged and not known to be done.
     pub fn orders_resting(&self) -> bool {
-        !self.cfg.dry_run
-            && self
-                .orders
-                .values()
-                .any(|t| !t.done && t.venue_id.is_some())
+        !self.cfg.dry_run && !self.resting.is_empty()
+    }
+
+    /// Order `cid` is done: no longer resting, and forgotten in time.
+    fn closed(&mut self, cid: u64) {
+        self.resting.remove(&cid);
+        self.done_queue.push_back((self.now_ns, cid));
     }
 
     fn in_doubt(&self) -> bool {
@@ -373,6 +381,10 @@ impl Tracker {
                 since_ns: now_ns,
             },
         );
+        if self.cfg.dry_run {
+            // Never acknowledged, never done: forgotten in time all the same.
+            self.done_queue.push_back((now_ns, cid));
+        }
         let old_id = replaces.and_then(|old| {
             self.orders
                 .get(&old)
@@ -516,17 +528,23 @@ impl Tracker {
             return;
         }
         self.last_forget_ns = now_ns;
-        let old: Vec<u64> = self
-            .orders
-            .iter()
-            .filter(|(cid, t)| {
-                t.done && now_ns - t.since_ns > FORGET_AFTER_NS && !self.looking.contains_key(cid)
-            })
-            .map(|(cid, _)| *cid)
-            .collect();
-        for cid in old {
-            if let Some(id) = self.orders.remove(&cid).and_then(|t| t.venue_id) {
-                self.by_venue.remove(&id);
+        while let Some(&(at, cid)) = self.done_queue.front() {
+            if now_ns - at <= FORGET_AFTER_NS {
+                break;
+            }
+            self.done_queue.pop_front();
+            if self.looking.contains_key(&cid) {
+                self.done_queue.push_back((now_ns, cid)); // its look-up is still to come back
+                continue;
+            }
+            let forget = self.orders.get(&cid).is_some_and(|t| {
+                (t.done || self.cfg.dry_run) && now_ns - t.since_ns > FORGET_AFTER_NS
+            });
+            if forget {
+                if let Some(id) = self.orders.remove(&cid).and_then(|t| t.venue_id) {
+                    self.by_venue.remove(&id);
+                }
+                self.resting.remove(&cid);
             }
         }
         // Fills of orders never named to us (another session's, or forgotten ones).
@@ -702,6 +720,7 @@ impl Tracker {
                     t.residual = (t.residual - q).max(Decimal::ZERO);
                 }
                 self.by_venue.insert(o.id.clone(), cid);
+                self.resting.insert(cid);
                 self.learned.push_back(Learned::Ack {
                     cid,
                     venue_id: o.id.clone(),
@@ -737,6 +756,7 @@ impl Tracker {
             }
             t.done = true;
             t.since_ns = self.now_ns;
+            self.closed(cid);
         }
         self.learned.push_back(Learned::Rejected { cid, reason });
     }
@@ -751,6 +771,7 @@ impl Tracker {
         t.done = true;
         t.since_ns = self.now_ns;
         let qty = t.residual;
+        self.closed(cid);
         self.learned.push_back(Learned::Canceled {
             cid,
             qty,
@@ -768,9 +789,11 @@ impl Tracker {
         if leaves < t.residual {
             t.residual = leaves.max(Decimal::ZERO);
         }
-        if t.residual <= Decimal::ZERO && !t.done {
+        let done_now = t.residual <= Decimal::ZERO && !t.done;
+        if done_now {
             t.done = true;
             t.since_ns = self.now_ns;
+            self.closed(cid);
         }
         if filled > Decimal::ZERO {
             self.fills += 1;

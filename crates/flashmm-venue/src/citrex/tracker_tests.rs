@@ -2967,3 +2967,44 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn dry_run_orders_are_forgotten_in_time_and_done_orders_do_not_count_as_resting() {
+    let mut t = Tracker::new(
+        TrackerConfig {
+            dry_run: true,
+            ..cfg()
+        },
+        T0,
+    );
+    t.place(&buy(1), None, T0);
+    commands(&mut t, T0);
+    assert_eq!(t.orders_held(), 1);
+    commands(&mut t, T0 + ms(600_000));
+    assert_eq!(t.orders_held(), 1, "kept for ten minutes");
+    commands(&mut t, T0 + ms(601_001));
+    assert_eq!(
+        t.orders_held(),
+        0,
+        "then forgotten, though never acknowledged"
+    );
+
+    let mut t = tracker();
+    place_acked(&mut t, &buy(1), "0xa", T0);
+    place_acked(&mut t, &buy(2), "0xb", T0);
+    assert!(t.orders_resting());
+    t.handle(
+        Event::Canceled {
+            cid: 1,
+            result: Ok(()),
+        },
+        T0,
+    );
+    assert!(t.orders_resting(), "one still rests");
+    t.handle(
+        Event::Account(AccountUpdate::Order(listed("0xb", FLOOR + 2, dec!(0)))),
+        T0,
+    );
+    learned(&mut t);
+    assert!(!t.orders_resting(), "filled: none rests");
+}
