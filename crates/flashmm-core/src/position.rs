@@ -155,6 +155,71 @@ mod tests {
         assert_eq!(pnl.total, p.equity(dec!(100)));
     }
 
+    #[test]
+    fn each_fill_counts_in_the_statistics() {
+        let mut p = Position::default();
+        p.apply_fill(Side::Buy, dec!(100), dec!(2), dec!(0.02));
+        p.apply_fill(Side::Sell, dec!(101), dec!(0.5), dec!(0.01));
+        assert_eq!(p.fills(), 2);
+        assert_eq!(p.volume(), dec!(2.5));
+        assert_eq!(p.notional(), dec!(250.5));
+        assert_eq!(p.fees(), dec!(0.03));
+        assert_eq!(p.cash(), dec!(-200) - dec!(0.02) + dec!(50.5) - dec!(0.01));
+        assert_eq!(p.qty(), dec!(1.5));
+        // Closing half a lot realises half its move; the rest stays at its own price.
+        assert_eq!(p.pnl(dec!(100)).realized, dec!(0.5));
+        assert_eq!(p.avg_entry(), Some(dec!(100)));
+    }
+
+    #[test]
+    fn the_entry_price_is_weighted_by_size_and_signed_lots_close_in_order() {
+        let mut p = Position::default();
+        assert_eq!(p.avg_entry(), None);
+        p.apply_fill(Side::Buy, dec!(100), dec!(1), dec!(0));
+        p.apply_fill(Side::Buy, dec!(103), dec!(2), dec!(0));
+        assert_eq!(p.avg_entry(), Some(dec!(102)));
+        // A sell closes the oldest lot first.
+        p.apply_fill(Side::Sell, dec!(104), dec!(1.5), dec!(0));
+        assert_eq!(p.pnl(dec!(104)).realized, dec!(4) + dec!(0.5));
+        assert_eq!(p.avg_entry(), Some(dec!(103)));
+        // Through zero: the rest opens a short at the fill's price.
+        p.apply_fill(Side::Sell, dec!(105), dec!(2.5), dec!(0));
+        assert_eq!(p.qty(), dec!(-1));
+        assert_eq!(p.avg_entry(), Some(dec!(105)));
+        assert_eq!(p.unrealized(dec!(104)), dec!(1));
+        p.apply_fill(Side::Buy, dec!(104), dec!(1), dec!(0));
+        assert_eq!(p.avg_entry(), None);
+        assert_eq!(p.equity(dec!(1)), p.cash());
+    }
+
+    #[test]
+    fn adopting_the_venues_position_books_the_difference_at_its_price_and_nothing_else() {
+        let mut p = Position::default();
+        p.apply_fill(Side::Buy, dec!(100), dec!(1), dec!(0.01));
+        // The venue holds 3 at an average of 101: 2 more, booked at 101.
+        p.adopt(dec!(3), dec!(101));
+        assert_eq!(p.qty(), dec!(3));
+        assert_eq!(p.cash(), dec!(-100) - dec!(0.01) - dec!(202));
+        assert_eq!(p.avg_entry(), Some(dec!(302) / dec!(3)));
+        // Not a fill of ours: counts, volume, notional and fees are unchanged.
+        assert_eq!(p.fills(), 1);
+        assert_eq!(p.volume(), dec!(1));
+        assert_eq!(p.notional(), dec!(100));
+        assert_eq!(p.fees(), dec!(0.01));
+        // Down to a short of 1 at 99: 4 sold at 99, closing the lots in order.
+        p.adopt(dec!(-1), dec!(99));
+        assert_eq!(p.qty(), dec!(-1));
+        assert_eq!(p.pnl(dec!(99)).realized, dec!(-1) + dec!(-4));
+        assert_eq!(p.avg_entry(), Some(dec!(99)));
+        assert_eq!(p.fills(), 1);
+        assert_eq!(p.volume(), dec!(1));
+        assert_eq!(p.notional(), dec!(100));
+        // The same position again changes nothing.
+        let before = p.clone();
+        p.adopt(dec!(-1), dec!(50));
+        assert_eq!(p, before);
+    }
+
     proptest! {
         #[test]
         fn pnl_identity_holds_for_any_fills(
