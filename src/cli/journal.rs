@@ -47,6 +47,10 @@ pub(super) enum JournalCmd {
         /// Import a file even if the journal already has it.
         #[arg(long)]
         force: bool,
+        /// binance: the largest step of the local time between two lines, either way, in
+        /// seconds; a larger one is an error naming the line.
+        #[arg(long, value_name = "SECONDS", default_value_t = binance::DEFAULT_MAX_TIME_JUMP_S)]
+        max_time_jump_s: u64,
     },
     /// Write entries out: JSONL (every entry, decimals as strings, with chain hashes), or CSV
     /// and Parquet tables, one per kind (see docs/export.md).
@@ -81,6 +85,7 @@ pub(super) fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32>
             allow_gaps,
             symbol,
             force,
+            max_time_jump_s,
         } => {
             let journal = open(dir)?;
             let mut writer = journal.writer()?;
@@ -95,6 +100,7 @@ pub(super) fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32>
                         allow_gaps,
                         symbol,
                         force,
+                        max_time_jump_s,
                     };
                     let (id, stats) = binance::import(&mut writer, &file, &opts)
                         .with_context(|| format!("importing {}", file.display()))?;

@@ -13,7 +13,7 @@
 use flashmm_core::book::Book;
 use flashmm_core::config::{Config, ModelLatency};
 use flashmm_core::event::{
-    Body, Entry, Input, Mode, Output, PredictionResponse, PredictorGate, SessionStart,
+    bounds, Body, Entry, Input, Mode, Output, PredictionResponse, PredictorGate, SessionStart,
     SessionStatus, Source,
 };
 use flashmm_core::signal::{rules::Rules, Predictor};
@@ -47,6 +47,43 @@ pub enum BacktestError {
     NoData(String),
     #[error(transparent)]
     Azure(#[from] flashmm_venue::azure::AzureError),
+    #[error("market entry seq {seq} is unusable: {why}. Import the recording again with this flashmm (`flashmm journal import`), which refuses such lines and names them")]
+    BadMarket { seq: u64, why: String },
+    #[error("stopped a runaway: after market entry seq {seq} the simulation produced {steps} inputs within 1 ms of market time {ts_ns} ns without time moving on; this is a flashmm bug, please report it with this journal")]
+    Runaway { seq: u64, ts_ns: i64, steps: u64 },
+}
+
+/// Core inputs the driver may make within 1 ms of market time. Timers, reports and answers are
+/// each bounded by the orders in flight, far below this; beyond it the run is stopped rather
+/// than fill the disk.
+const MAX_STEPS_PER_MS: u64 = 100_000;
+
+/// Counts the inputs the driver makes within 1 ms of market time.
+#[derive(Debug)]
+struct Pace {
+    window_ts: i64,
+    steps: u64,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Pace {
+            window_ts: i64::MIN,
+            steps: 0,
+        }
+    }
+}
+
+impl Pace {
+    /// False once more than `MAX_STEPS_PER_MS` inputs fall within 1 ms.
+    fn step(&mut self, t: i64) -> bool {
+        if t.saturating_sub(self.window_ts) >= 1_000_000 {
+            self.window_ts = t;
+            self.steps = 0;
+        }
+        self.steps += 1;
+        self.steps <= MAX_STEPS_PER_MS
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -237,6 +274,9 @@ struct Sim<'w> {
     /// Set when the data has ended and only answers already paid for are still delivered.
     closing: bool,
     last_delivered: i64,
+    /// The runaway guard: the market entry being read, and the inputs made near its time.
+    reading: u64,
+    pace: Pace,
     /// Money the predictor spent, and why the run stopped early (the cost cap).
     cost_usd: rust_decimal::Decimal,
     stopped: Option<String>,
@@ -356,6 +396,7 @@ impl Sim<'_> {
                 }
             }
             let Some((t, rank)) = next else { return Ok(()) };
+            self.guard(t)?;
             match rank {
                 0 => self.venue.arrive(&self.book),
                 1 => {
@@ -391,6 +432,17 @@ impl Sim<'_> {
         }
     }
 
+    fn guard(&mut self, t: i64) -> Result<(), BacktestError> {
+        if self.pace.step(t) {
+            return Ok(());
+        }
+        Err(BacktestError::Runaway {
+            seq: self.reading,
+            ts_ns: self.pace.window_ts,
+            steps: self.pace.steps,
+        })
+    }
+
     /// At the end of the data, answers already asked for (and paid for) are still journaled and
     /// given to the core, so nothing the model said is lost; the venue and timers stop here.
     fn deliver_paid_answers(&mut self) -> Result<(), BacktestError> {
@@ -411,6 +463,10 @@ impl Sim<'_> {
         let Body::Input(input) = &e.body else {
             return Ok(());
         };
+        bounds::market_input(input)
+            .and_then(|()| bounds::clock(e.ts_ns))
+            .map_err(|why| BacktestError::BadMarket { seq: e.seq, why })?;
+        self.reading = e.seq;
         self.run_until(e.ts_ns)?;
         self.book.apply_entry(e);
         self.venue.on_market(e.ts_ns, input, &self.book);
@@ -535,6 +591,8 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
         stopped: None,
         closing: false,
         last_delivered: i64::MIN,
+        reading: 0,
+        pace: Pace::default(),
     };
     let mut latency =
         hdrhistogram::Histogram::<u64>::new(3).map_err(|e| BacktestError::NoData(e.to_string()))?;
@@ -613,4 +671,30 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
         cost_usd,
         stopped,
     })
+}
+
+#[cfg(test)]
+mod pace_tests {
+    use super::{Pace, MAX_STEPS_PER_MS};
+
+    #[test]
+    fn inputs_one_ns_apart_trip_the_guard_and_spread_ones_do_not() {
+        let mut p = Pace::default();
+        let t0 = 1_723_161_253_000_000_000i64;
+        let tripped = (0..=MAX_STEPS_PER_MS as i64).find(|k| !p.step(t0 + k));
+        assert_eq!(
+            tripped,
+            Some(MAX_STEPS_PER_MS as i64),
+            "the next input past the cap"
+        );
+        let mut p = Pace::default();
+        // A timer a millisecond apart for a simulated day never trips it.
+        assert!((0..86_400_000i64)
+            .step_by(1)
+            .take(500_000)
+            .all(|k| p.step(t0 + k * 1_000_000)));
+        // The same time forever does.
+        let mut p = Pace::default();
+        assert!(!(0..=MAX_STEPS_PER_MS).all(|_| p.step(i64::MAX)));
+    }
 }

@@ -294,3 +294,191 @@ fn a_truncated_file_is_an_error_and_writes_nothing() {
     assert!(j.sessions().unwrap().is_empty());
     assert!(j.last().unwrap().is_none());
 }
+
+fn bbo(ts: u64, bid: &str, bid_qty: &str, ask: &str, ask_qty: &str) -> String {
+    let ts = LINE_T0 + ts;
+    format!(
+        r#"{ts} {{"stream":"btcusdt@bookTicker","data":{{"u":1,"s":"BTCUSDT","b":"{bid}","B":"{bid_qty}","a":"{ask}","A":"{ask_qty}"}}}}"#
+    )
+}
+
+fn strict() -> ImportOptions {
+    ImportOptions {
+        strict: true,
+        ..Default::default()
+    }
+}
+
+/// Each hostile line is refused by --strict naming its line, and skipped (counted) without it.
+#[test]
+fn hostile_values_are_refused_naming_the_line() {
+    let book = snapshot(1, 100, r#"["10.0","1"]"#, r#"["11.0","1"]"#);
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "negative bookTicker",
+            bbo(2, "-61000", "-5", "11.0", "1"),
+            "best bid -61000",
+        ),
+        (
+            "huge bookTicker size",
+            bbo(2, "10.0", "1", "11.0", "-7.9e28"),
+            "best ask size",
+        ),
+        (
+            "crossed bookTicker",
+            bbo(2, "11.0", "1", "10.0", "1"),
+            "not below",
+        ),
+        (
+            "huge depth size",
+            depth(
+                2,
+                101,
+                101,
+                r#"["10.0","79228162514264337593543950335"]"#,
+                "",
+            ),
+            "level size",
+        ),
+        (
+            "zero price level",
+            depth(2, 101, 101, r#"["0","1"]"#, ""),
+            "level price 0",
+        ),
+        (
+            "13 decimal places",
+            depth(2, 101, 101, r#"["10.0000000000001","1"]"#, ""),
+            "decimal places",
+        ),
+        (
+            "huge trade price",
+            trade(2, 7, "1e30", "1", true),
+            "bad decimal",
+        ),
+        (
+            "big trade price",
+            trade(2, 7, "1000000000.5", "1", true),
+            "trade price",
+        ),
+        (
+            "negative trade size",
+            trade(2, 7, "10.5", "-1", true),
+            "trade size",
+        ),
+        (
+            "snapshot lastUpdateId u64::MAX",
+            snapshot(2, u64::MAX, r#"["10.0","1"]"#, r#"["11.0","1"]"#),
+            "lastUpdateId 18446744073709551615",
+        ),
+        (
+            "snapshot without bids",
+            snapshot(2, 200, "", r#"["11.0","1"]"#),
+            "0 bids",
+        ),
+        (
+            "snapshot without asks",
+            snapshot(2, 200, r#"["10.0","1"]"#, ""),
+            "0 asks",
+        ),
+        (
+            "time i64::MAX",
+            format!("9223372036854775807 {}", book.split_once(' ').unwrap().1),
+            "not between 2000-01-01 and 2200-01-01",
+        ),
+        (
+            "a negative time",
+            format!("-5 {}", book.split_once(' ').unwrap().1),
+            "not between",
+        ),
+        (
+            "depth u beyond 2^63",
+            depth(2, 101, u64::MAX, "", ""),
+            "depth update u 18446744073709551615",
+        ),
+    ];
+    for (name, bad, says) in cases {
+        let text = lines(&[book.clone(), bad, depth(3, 101, 102, r#"["10.0","2"]"#, "")]);
+        match import_text(&text, &strict()) {
+            Err(ImportError::Malformed { line, detail }) => {
+                assert_eq!(line, 2, "{name}");
+                assert!(detail.contains(says), "{name}: {detail}");
+            }
+            Err(other) => panic!("{name}: {other}"),
+            Ok(_) => panic!("{name}: --strict accepted it"),
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.gz");
+        gz(&path, &text);
+        let (stats, _) =
+            binance::scan(
+                &path,
+                &ImportOptions::default(),
+                None,
+                None,
+                &mut |_| Ok(()),
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(stats.malformed, 1, "{name}");
+        assert_eq!(stats.malformed_lines[0].0, 2, "{name}");
+    }
+}
+
+#[test]
+fn a_time_jump_beyond_the_limit_names_the_line_and_the_flag() {
+    let hour = 3_600_000_000_000u64;
+    let text = lines(&[
+        snapshot(1, 100, r#"["10.0","1"]"#, r#"["11.0","1"]"#),
+        depth(2, 101, 101, "", ""),
+        depth(7 * hour, 102, 102, "", ""),
+    ]);
+    let err = import_text(&text, &ImportOptions::default()).unwrap_err();
+    match &err {
+        ImportError::TimeJump {
+            line, dir, max_s, ..
+        } => {
+            assert_eq!((*line, *dir, *max_s), (3, "forward", 6 * 3600));
+        }
+        other => panic!("{other}"),
+    }
+    assert!(err.to_string().contains("--max-time-jump-s"), "{err}");
+    // Backwards beyond the limit too, while a small step back is still clamped.
+    let text = lines(&[
+        snapshot(7 * hour, 100, r#"["10.0","1"]"#, r#"["11.0","1"]"#),
+        depth(7 * hour - 5, 101, 101, "", ""),
+        depth(1, 102, 102, "", ""),
+    ]);
+    match import_text(&text, &ImportOptions::default()).unwrap_err() {
+        ImportError::TimeJump { line, dir, .. } => assert_eq!((line, dir), (3, "back")),
+        other => panic!("{other}"),
+    }
+    // The limit is the user's to raise.
+    let opts = ImportOptions {
+        max_time_jump_s: 8 * 3600,
+        ..Default::default()
+    };
+    let text = lines(&[
+        snapshot(1, 100, r#"["10.0","1"]"#, r#"["11.0","1"]"#),
+        depth(7 * hour, 101, 101, "", ""),
+    ]);
+    import_text(&text, &opts).unwrap();
+}
+
+#[test]
+fn a_snapshot_no_diff_can_follow_is_refused() {
+    let mut v = vec![snapshot(1, 1_000_000, r#"["10.0","1"]"#, r#"["11.0","1"]"#)];
+    for k in 0..150u64 {
+        v.push(depth(2 + k, 100 + k, 100 + k, "", ""));
+    }
+    match import_text(&lines(&v), &ImportOptions::default()).unwrap_err() {
+        ImportError::UnfollowedSnapshot {
+            line, update_id, ..
+        } => assert_eq!((line, update_id), (1, 1_000_000)),
+        other => panic!("{other}"),
+    }
+    // A few stale diffs after a snapshot are Binance's rule at work, not an error.
+    let mut v = vec![snapshot(1, 105, r#"["10.0","1"]"#, r#"["11.0","1"]"#)];
+    for k in 0..10u64 {
+        v.push(depth(2 + k, 100 + k, 100 + k, "", ""));
+    }
+    import_text(&lines(&v), &ImportOptions::default()).unwrap();
+}

@@ -13,6 +13,7 @@ mod crash;
 mod eip712;
 mod export;
 mod fake_venues;
+mod hostile;
 mod import;
 mod journal;
 mod live;

@@ -10,9 +10,9 @@
 use crate::book::{Applied, Book, BookState};
 use crate::config::Config;
 use crate::event::{
-    Body, CancelOrder, CancelWhy, Entry, Features, FeedState, Input, Level, OperatorCommand,
-    Output, PlaceOrder, PredictionRequest, PredictionUsed, QuoteDecision, QuoteLevel, RiskAction,
-    RiskKind, RulesSignal, Side,
+    bounds, Body, CancelOrder, CancelWhy, Entry, Features, FeedState, Input, Level,
+    OperatorCommand, Output, PlaceOrder, PredictionRequest, PredictionUsed, QuoteDecision,
+    QuoteLevel, RiskAction, RiskKind, RulesSignal, Side,
 };
 use crate::features::FeatureState;
 use crate::orders::{Order, Orders, Report};
@@ -53,6 +53,8 @@ pub struct EngineStats {
     pub book_gaps: u64,
     /// Order reports for orders this engine does not know.
     pub unknown_reports: u64,
+    /// Entries refused unread: market values or a time outside `event::bounds`.
+    pub refused_inputs: u64,
 }
 
 pub struct Engine {
@@ -148,6 +150,13 @@ impl Engine {
             return;
         };
         self.stats.inputs += 1;
+        // Importers refuse such values already; this keeps any other source (an unsigned JSONL
+        // import, a live frame) from overflowing the book, the features or the clock. A dropped
+        // delta leaves a hole the next one reports as a gap.
+        if bounds::clock(e.ts_ns).is_err() || bounds::market_input(input).is_err() {
+            self.stats.refused_inputs += 1;
+            return;
+        }
         self.now = self.now.max(e.ts_ns);
         self.mint_base = e.seq;
         self.mint_k = 0;
@@ -674,7 +683,9 @@ impl Engine {
                 consider(self.eval_at());
             }
         }
-        d.map(|t| t.max(self.now.saturating_add(1)))
+        // Strictly later than now, so each timer moves time on; at the end of time, none.
+        let next = self.now.checked_add(1)?;
+        d.map(|t| t.max(next))
     }
 
     pub fn book_state(&self) -> BookState {

@@ -293,7 +293,7 @@ impl FeatureState {
         let depth = |side| {
             book.levels(side)
                 .take(self.depth_levels)
-                .fold(Decimal::ZERO, |acc, l| acc + l.qty)
+                .fold(Decimal::ZERO, |acc, l| acc.saturating_add(l.qty))
         };
         let (bd, ad) = (depth(Side::Buy), depth(Side::Sell));
         let depth_imbalance = if (bd + ad).is_zero() {

@@ -10,7 +10,7 @@
 
 use super::{Journal, JournalError, Writer};
 use flashmm_core::event::{
-    Bbo, Body, BookDelta, BookSnapshot, Entry, FeedState, FeedStatus, Input, Level, Mode,
+    bounds, Bbo, Body, BookDelta, BookSnapshot, Entry, FeedState, FeedStatus, Input, Level, Mode,
     SessionStart, SessionStatus, Side, Source, Symbol, Trade,
 };
 use rust_decimal::Decimal;
@@ -51,6 +51,22 @@ pub enum ImportError {
     },
     #[error("update-id gap at line {line}: {detail}. The book would be wrong from here; pass --allow-gaps to mark the gap and resync at the next snapshot")]
     Gap { line: u64, detail: String },
+    #[error("line {line}: the local time jumps {dir} by {jump_s} s (from {from} to {to} ns), more than the {max_s} s allowed; if the recording really has such a gap, pass --max-time-jump-s with a larger value")]
+    TimeJump {
+        line: u64,
+        dir: &'static str,
+        jump_s: u64,
+        from: i64,
+        to: i64,
+        max_s: u64,
+    },
+    #[error("the snapshot at line {line} has lastUpdateId {update_id}, but none of the {stale} depth diffs after it reaches that id (the last ends at u={last_u}): the snapshot does not belong to this stream")]
+    UnfollowedSnapshot {
+        line: u64,
+        update_id: u64,
+        stale: u64,
+        last_u: u64,
+    },
     #[error("cannot tell the symbol: no line names one; pass --symbol")]
     NoSymbol,
     #[error("{path} is already imported as session {session}; pass --force to import it again")]
@@ -59,12 +75,32 @@ pub enum ImportError {
     Journal(#[from] JournalError),
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ImportOptions {
     pub strict: bool,
     pub allow_gaps: bool,
     pub symbol: Option<Symbol>,
     pub force: bool,
+    /// The largest step of the local time between two lines, either way.
+    pub max_time_jump_s: u64,
+}
+
+/// Six hours: a collector that lost its network for longer than that has made two recordings.
+pub const DEFAULT_MAX_TIME_JUMP_S: u64 = 6 * 3600;
+
+/// Stale diffs after a snapshot, none applied, beyond which the snapshot is not this stream's.
+const MAX_STALE_AFTER_SNAPSHOT: u64 = 100;
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            strict: false,
+            allow_gaps: false,
+            symbol: None,
+            force: false,
+            max_time_jump_s: DEFAULT_MAX_TIME_JUMP_S,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -218,15 +254,20 @@ fn dec(s: &str) -> Result<Decimal, String> {
 fn levels(raw: &[(Cow<str>, Cow<str>)]) -> Result<Vec<Level>, String> {
     raw.iter()
         .map(|(p, q)| {
-            let (price, qty) = (dec(p)?, dec(q)?);
-            if price <= Decimal::ZERO || qty < Decimal::ZERO {
-                return Err(format!(
-                    "level [{p}, {q}] has a non-positive price or a negative size"
-                ));
-            }
-            Ok(Level { price, qty })
+            let l = Level {
+                price: dec(p)?,
+                qty: dec(q)?,
+            };
+            bounds::level(&l).map_err(|e| format!("level [{p}, {q}]: {e}"))?;
+            Ok(l)
         })
         .collect()
+}
+
+fn venue_ms(what: &str, m: i64) -> Result<i64, String> {
+    let ns = m.saturating_mul(1_000_000);
+    bounds::ts(what, ns)?;
+    Ok(ns)
 }
 
 fn symbol(s: &str) -> Result<Symbol, String> {
@@ -260,15 +301,24 @@ fn parse_line(line: &str) -> Result<(i64, Parsed), String> {
         .split_once(' ')
         .ok_or("expected `<local_receive_time_ns> <json>`")?;
     let ts: i64 = ts.parse().map_err(|_| format!("bad timestamp {ts:?}"))?;
+    bounds::ts("local timestamp", ts)?;
     let w: WireLine = serde_json::from_str(json).map_err(|e| format!("bad JSON: {e}"))?;
-    let ms = |m: i64| m.saturating_mul(1_000_000);
     if let Some(update_id) = w.last_update_id {
+        let (bids, asks) = (levels(&w.bids)?, levels(&w.asks)?);
+        bounds::update_id("snapshot lastUpdateId", update_id)?;
+        if bids.is_empty() || asks.is_empty() {
+            return Err(format!(
+                "snapshot has {} bids and {} asks; a book needs both sides",
+                bids.len(),
+                asks.len()
+            ));
+        }
         return Ok((
             ts,
             Parsed::Snapshot {
                 update_id,
-                bids: levels(&w.bids)?,
-                asks: levels(&w.asks)?,
+                bids,
+                asks,
             },
         ));
     }
@@ -282,8 +332,12 @@ fn parse_line(line: &str) -> Result<(i64, Parsed), String> {
         if d.first > d.last {
             return Err(format!("depth update has U {} > u {}", d.first, d.last));
         }
+        bounds::update_id("depth update u", d.last)?;
         Parsed::Depth {
-            venue_ts: d.event_ms.map(ms),
+            venue_ts: d
+                .event_ms
+                .map(|m| venue_ms("event time E", m))
+                .transpose()?,
             delta: BookDelta {
                 symbol: symbol(&d.symbol)?,
                 first_update_id: d.first,
@@ -296,38 +350,41 @@ fn parse_line(line: &str) -> Result<(i64, Parsed), String> {
     } else if kind == "trade" {
         let t: WireTrade =
             serde_json::from_str(data.get()).map_err(|e| format!("bad trade: {e}"))?;
-        let (price, qty) = (dec(&t.price)?, dec(&t.qty)?);
-        if price <= Decimal::ZERO || qty <= Decimal::ZERO {
-            return Err("trade with a non-positive price or size".into());
-        }
-        Parsed::Trade {
-            venue_ts: ms(t.trade_ms),
-            trade: Trade {
-                symbol: symbol(&t.symbol)?,
-                trade_id: t.id,
-                price,
-                qty,
-                // The maker was the buyer, so the seller crossed the spread.
-                aggressor: if t.buyer_is_maker {
-                    Side::Sell
-                } else {
-                    Side::Buy
-                },
+        let trade = Trade {
+            symbol: symbol(&t.symbol)?,
+            trade_id: t.id,
+            price: dec(&t.price)?,
+            qty: dec(&t.qty)?,
+            // The maker was the buyer, so the seller crossed the spread.
+            aggressor: if t.buyer_is_maker {
+                Side::Sell
+            } else {
+                Side::Buy
             },
+        };
+        bounds::trade(&trade)?;
+        Parsed::Trade {
+            venue_ts: venue_ms("trade time T", t.trade_ms)?,
+            trade,
         }
     } else if kind == "bookTicker" {
         let b: WireTicker =
             serde_json::from_str(data.get()).map_err(|e| format!("bad bookTicker: {e}"))?;
+        let bbo = Bbo {
+            symbol: symbol(&b.symbol)?,
+            update_id: b.update_id,
+            bid: dec(&b.bid)?,
+            bid_qty: dec(&b.bid_qty)?,
+            ask: dec(&b.ask)?,
+            ask_qty: dec(&b.ask_qty)?,
+        };
+        bounds::bbo(&bbo)?;
         Parsed::Bbo {
-            venue_ts: b.event_ms.map(ms),
-            bbo: Bbo {
-                symbol: symbol(&b.symbol)?,
-                update_id: b.update_id,
-                bid: dec(&b.bid)?,
-                bid_qty: dec(&b.bid_qty)?,
-                ask: dec(&b.ask)?,
-                ask_qty: dec(&b.ask_qty)?,
-            },
+            venue_ts: b
+                .event_ms
+                .map(|m| venue_ms("event time E", m))
+                .transpose()?,
+            bbo,
         }
     } else {
         Parsed::OtherStream
@@ -357,6 +414,9 @@ struct Rebuild<'s> {
     ever_synced: bool,
     last_ts: Option<i64>,
     stats: ImportStats,
+    /// The last snapshot (line, lastUpdateId) and the stale diffs since it while none applied.
+    snapshot_at: (u64, u64),
+    stale_run: u64,
 }
 
 impl Rebuild<'_> {
@@ -414,6 +474,17 @@ impl Rebuild<'_> {
             } => {
                 if d.last_update_id <= *last {
                     self.stats.stale_diffs += 1;
+                    if *first_after_snapshot {
+                        self.stale_run += 1;
+                        if self.stale_run >= MAX_STALE_AFTER_SNAPSHOT {
+                            return Err(ImportError::UnfollowedSnapshot {
+                                line: self.snapshot_at.0,
+                                update_id: self.snapshot_at.1,
+                                stale: self.stale_run,
+                                last_u: d.last_update_id,
+                            });
+                        }
+                    }
                     return Ok(());
                 }
                 let ok = match (*first_after_snapshot, d.prev_update_id) {
@@ -488,6 +559,8 @@ impl Rebuild<'_> {
             None => Symbol::new("UNKNOWN").map_err(|_| ImportError::NoSymbol)?,
         };
         self.stats.snapshots += 1;
+        self.snapshot_at = (line, update_id);
+        self.stale_run = 0;
         let buffered = match std::mem::replace(
             &mut self.sync,
             Sync::Synced {
@@ -579,6 +652,8 @@ fn run(
         ever_synced: false,
         last_ts: None,
         stats: ImportStats::default(),
+        snapshot_at: (0, 0),
+        stale_run: 0,
     };
     let mut buf = Vec::with_capacity(4096);
     let mut line_no = 0u64;
@@ -632,6 +707,19 @@ fn run(
                     continue;
                 }
                 _ => {}
+            }
+        }
+        if let Some(prev) = rb.last_ts {
+            let jump = ts.abs_diff(prev);
+            if jump > opts.max_time_jump_s.saturating_mul(1_000_000_000) {
+                return Err(ImportError::TimeJump {
+                    line: line_no,
+                    dir: if ts > prev { "forward" } else { "back" },
+                    jump_s: jump / 1_000_000_000,
+                    from: prev,
+                    to: ts,
+                    max_s: opts.max_time_jump_s,
+                });
             }
         }
         let ts = rb.stamp(ts);

@@ -65,19 +65,26 @@ pub fn stream(j: &Journal, session: u64) -> Vec<flashmm_core::event::Entry> {
         .collect()
 }
 
+/// The local time of line `ts` of a hand-made recording: an offset in ns from a real moment,
+/// since the importer refuses times outside 2000..2200.
+pub const LINE_T0: u64 = 1_723_161_253_000_000_000;
+
 pub fn depth(ts: u64, first: u64, last: u64, bids: &str, asks: &str) -> String {
+    let ts = LINE_T0 + ts;
     format!(
-        r#"{ts} {{"stream":"btcusdt@depth@100ms","data":{{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":{first},"u":{last},"b":[{bids}],"a":[{asks}]}}}}"#
+        r#"{ts} {{"stream":"btcusdt@depth@100ms","data":{{"e":"depthUpdate","E":1723161253000,"s":"BTCUSDT","U":{first},"u":{last},"b":[{bids}],"a":[{asks}]}}}}"#
     )
 }
 
 pub fn snapshot(ts: u64, id: u64, bids: &str, asks: &str) -> String {
+    let ts = LINE_T0 + ts;
     format!(r#"{ts} {{"lastUpdateId":{id},"bids":[{bids}],"asks":[{asks}]}}"#)
 }
 
 pub fn trade(ts: u64, id: u64, price: &str, qty: &str, buyer_maker: bool) -> String {
+    let ts = LINE_T0 + ts;
     format!(
-        r#"{ts} {{"stream":"btcusdt@trade","data":{{"e":"trade","E":1,"s":"BTCUSDT","t":{id},"p":"{price}","q":"{qty}","T":1,"m":{buyer_maker},"M":true}}}}"#
+        r#"{ts} {{"stream":"btcusdt@trade","data":{{"e":"trade","E":1723161253000,"s":"BTCUSDT","t":{id},"p":"{price}","q":"{qty}","T":1723161253000,"m":{buyer_maker},"M":true}}}}"#
     )
 }
 

@@ -6,6 +6,7 @@
 //! Longer than 600 lines on purpose: this is the journal's format; every type that reaches disk
 //! is here so a format change is reviewed in one file (`decimal`, `symbol`, `when` are split out).
 
+pub mod bounds;
 pub mod decimal;
 pub mod symbol;
 pub mod when;
