@@ -5,6 +5,12 @@ mod cli;
 use clap::Parser;
 
 fn main() {
+    // Past `ulimit -f` a write fails with EFBIG instead of the signal killing us silently, so the
+    // journal's error says what happened and what is safe.
+    // SAFETY: setting a signal's disposition to "ignore" runs no handler code.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let cli = cli::Cli::parse();
     let filter = match cli.verbose {
         0 => "warn",

@@ -35,6 +35,11 @@ pub(super) struct Cli {
     /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(super) verbose: u8,
+    /// Free space, in MB, the journal keeps in reserve on its disk: below it flashmm refuses to
+    /// open the journal and stops writing, since sled running out of space mid-write can destroy
+    /// the whole journal.
+    #[arg(long, global = true, value_name = "MB", default_value_t = flashmm_journal::space::DEFAULT_MIN_FREE_MB)]
+    min_free_mb: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -79,6 +84,7 @@ struct ConfigArgs {
 
 /// Runs the command; the result is the process exit code.
 pub(super) fn run(cli: Cli) -> Result<i32> {
+    MIN_FREE_MB.store(cli.min_free_mb, std::sync::atomic::Ordering::Relaxed);
     match cli.command {
         Command::Config(c) => print_config(&c),
         Command::Backtest(b) => backtest::run_backtest(&cli.journal, b),
@@ -99,8 +105,20 @@ fn print_config(c: &ConfigArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// `--min-free-mb`, for every command that opens the journal.
+static MIN_FREE_MB: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(flashmm_journal::space::DEFAULT_MIN_FREE_MB);
+
 fn open(dir: &std::path::Path) -> Result<Journal> {
-    Journal::open(dir).with_context(|| format!("--journal {}", dir.display()))
+    let opts = flashmm_journal::OpenOptions {
+        min_free_mb: MIN_FREE_MB.load(std::sync::atomic::Ordering::Relaxed),
+    };
+    let j =
+        Journal::open_with(dir, opts).with_context(|| format!("--journal {}", dir.display()))?;
+    for r in j.repairs() {
+        eprintln!("warning: {r}");
+    }
+    Ok(j)
 }
 
 fn write_html(path: &std::path::Path, html: &str) -> Result<()> {

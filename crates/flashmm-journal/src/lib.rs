@@ -10,6 +10,9 @@ pub mod codec;
 pub mod jsonl;
 pub mod stream;
 
+pub mod integrity;
+pub mod space;
+
 mod lock;
 mod reader;
 mod sessions;
@@ -46,6 +49,22 @@ pub enum JournalError {
     Locked { dir: String, holder: String },
     #[error("cannot open journal {dir}: {detail}")]
     Open { dir: String, detail: String },
+    #[error("journal {dir}: only {free_mb} MB left {where_}, below the reserve of {reserve_mb} MB (--min-free-mb) that keeps sled from running out mid-write, which can destroy the whole journal. {doing} To go on, {remedy}, then run again")]
+    DiskFull {
+        dir: String,
+        free_mb: u64,
+        reserve_mb: u64,
+        where_: &'static str,
+        remedy: &'static str,
+        doing: String,
+    },
+    #[error("journal {dir}: sled recovered {found} entries, but {expected} were written ({detail}). A file under {dir}/db was damaged and sled dropped what followed it. Keep a copy of the directory, then restore from a backup: see docs/journal.md, \"Recovery\"")]
+    Lost {
+        dir: String,
+        found: u64,
+        expected: u64,
+        detail: String,
+    },
     #[error("journal was written with format version {found}, but this flashmm reads format version {ours}; use the flashmm release that wrote it (export it to JSONL there, then import the JSONL here)")]
     Version { found: u8, ours: u8 },
     #[error("journal entry at seq {seq} is corrupt: {detail}; run `flashmm journal verify` for the full picture")]
@@ -114,7 +133,72 @@ struct Store {
     time: ManuallyDrop<sled::Tree>,
     sessions: ManuallyDrop<sled::Tree>,
     failed: AtomicBool,
+    /// The free space the journal keeps in reserve, `--min-free-mb`.
+    min_free_mb: u64,
     _lock: Lock,
+}
+
+impl Store {
+    fn new(db: sled::Db, lock: Lock, min_free_mb: u64) -> sled::Result<Store> {
+        let tree = |name: &str| db.open_tree(name).map(ManuallyDrop::new);
+        let (events, time, sessions) = match (tree("events"), tree("time"), tree("sessions")) {
+            (Ok(e), Ok(t), Ok(s)) => (e, t, s),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                // The same reason as in `open_with`: closing would wait on a flush.
+                std::mem::forget(db);
+                return Err(e);
+            }
+        };
+        Ok(Store {
+            db: ManuallyDrop::new(db),
+            events,
+            time,
+            sessions,
+            failed: AtomicBool::new(false),
+            min_free_mb,
+            _lock: lock,
+        })
+    }
+}
+
+fn check_room(dir: &Path, reserve_mb: u64, doing: &str) -> Result<()> {
+    let short = space::short(dir, reserve_mb).map_err(|e| JournalError::Open {
+        dir: dir.display().to_string(),
+        detail: format!("cannot tell how much room its disk has: {e}"),
+    })?;
+    match short {
+        None => Ok(()),
+        Some(room) => Err(JournalError::DiskFull {
+            dir: dir.display().to_string(),
+            free_mb: room.mb(),
+            reserve_mb,
+            where_: room.limit.describe(),
+            remedy: room.limit.remedy(),
+            doing: doing.to_string(),
+        }),
+    }
+}
+
+/// sled's reasons for refusing to open, in words that say which file and what to do.
+fn open_detail(dir: &Path, e: &sled::Error) -> String {
+    let db = dir.join("db");
+    let recovery = "see docs/journal.md, \"Recovery\": restore the directory from a backup or a `flashmm journal export --format jsonl` copy";
+    match e {
+        sled::Error::Corruption { at: Some(at), .. } => format!(
+            "sled found damaged bytes in its store file {} (at {at:?}): the store cannot be read. {recovery}",
+            db.join("db").display(),
+        ),
+        sled::Error::Corruption { at: None, .. } => format!(
+            "sled found damaged bytes in {}: the store cannot be read. {recovery}",
+            db.display(),
+        ),
+        sled::Error::Unsupported(why) if why.contains("version") || why.contains("conf") => format!(
+            "sled refused its settings file {}: {why}. If that file was damaged (this flashmm wrote the journal with sled 0.34), {recovery}",
+            db.join("conf").display()
+        ),
+        sled::Error::Io(io) => format!("{} in {}: {io}", io.kind(), db.display()),
+        other => format!("{other} in {}. {recovery}", db.display()),
+    }
 }
 
 impl Drop for Store {
@@ -136,6 +220,7 @@ impl Drop for Store {
 pub struct Journal {
     dir: PathBuf,
     store: Arc<Store>,
+    repairs: Vec<String>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -169,59 +254,166 @@ fn open_db(path: &Path) -> sled::Result<sled::Db> {
     }
 }
 
-impl Journal {
-    /// Opens (creating if needed) the journal in `dir`.
-    pub fn open(dir: &Path) -> Result<Journal> {
-        std::fs::create_dir_all(dir).map_err(|e| JournalError::Open {
-            dir: dir.display().to_string(),
-            detail: e.to_string(),
-        })?;
-        let lock = take_lock(dir)?;
-        let db = open_db(&dir.join("db")).map_err(|e| JournalError::Open {
-            dir: dir.display().to_string(),
-            detail: e.to_string(),
-        })?;
-        let tree = |name: &str| {
-            db.open_tree(name).map_err(|e| JournalError::Open {
-                dir: dir.display().to_string(),
-                detail: e.to_string(),
-            })
-        };
-        let (events, time, sessions, meta) = (
-            tree("events")?,
-            tree("time")?,
-            tree("sessions")?,
-            tree("meta")?,
-        );
-        match meta.get("format").map_err(read_err)? {
-            Some(v) if v.as_ref() != [FORMAT_VERSION] => {
-                return Err(JournalError::Version {
-                    found: v.first().copied().unwrap_or(0),
-                    ours: FORMAT_VERSION,
-                })
-            }
-            Some(_) => {}
-            None => {
-                meta.insert("format", &[FORMAT_VERSION]).map_err(read_err)?;
-            }
+/// What `Journal::open_with` needs besides the directory.
+#[derive(Clone, Copy, Debug)]
+pub struct OpenOptions {
+    /// Refuse to open, and stop writing, with less free space than this.
+    pub min_free_mb: u64,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            min_free_mb: space::DEFAULT_MIN_FREE_MB,
         }
+    }
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal in `dir`, keeping the default free-space reserve.
+    pub fn open(dir: &Path) -> Result<Journal> {
+        Journal::open_with(dir, OpenOptions::default())
+    }
+
+    pub fn open_with(dir: &Path, opts: OpenOptions) -> Result<Journal> {
+        let open_err = |detail: String| JournalError::Open {
+            dir: dir.display().to_string(),
+            detail,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+        // sled writes as it opens, even to read; on a full disk that write is what broke it. A
+        // reader needs only room for that; a writer needs the whole reserve (`Writer::new`).
+        check_room(
+            dir,
+            opts.min_free_mb.min(space::OPEN_RESERVE_MB),
+            "Refused to open it, so nothing was read or written.",
+        )?;
+        let lock = take_lock(dir)?;
+        let damaged = integrity::damaged_blob(&dir.join("db"))
+            .map_err(|e| open_err(format!("cannot read its blobs: {e}")))?;
+        let kept = match &damaged {
+            None => None,
+            Some(d) => Some(integrity::preserve_from(dir, &d.path).map_err(|e| {
+                open_err(format!(
+                    "{} is damaged ({}), and keeping a copy of it and the later blobs before sled drops them failed: {e}",
+                    d.path.display(),
+                    d.why
+                ))
+            })?),
+        };
+        let mut repairs: Vec<String> = integrity::repair_conf(&dir.join("db"))
+            .map_err(|e| open_err(format!("cannot check sled's settings file: {e}")))?
+            .into_iter()
+            .collect();
+        let db = open_db(&dir.join("db")).map_err(|e| open_err(open_detail(dir, &e)))?;
+        let store = Store::new(db, lock, opts.min_free_mb).map_err(|e| open_err(e.to_string()))?;
         let j = Journal {
             dir: dir.to_path_buf(),
-            store: Arc::new(Store {
-                db: ManuallyDrop::new(db),
-                events: ManuallyDrop::new(events),
-                time: ManuallyDrop::new(time),
-                sessions: ManuallyDrop::new(sessions),
-                failed: AtomicBool::new(false),
-                _lock: lock,
-            }),
+            store: Arc::new(store),
+            repairs: Vec::new(),
         };
-        j.repair_sessions()?;
+        // From here an error leaves sled's handles unclosed: closing flushes, and a flush that
+        // cannot write waits forever.
+        let r = j
+            .check_format()
+            .and_then(|()| j.check_head(damaged.as_ref().zip(kept.as_deref())))
+            .and_then(|()| j.repair_sessions());
+        if r.is_err() {
+            j.store.failed.store(true, Ordering::SeqCst);
+        }
+        r?;
+        if let (Some(d), Some(k)) = (&damaged, &kept) {
+            if integrity::read_head(dir).is_some() {
+                // The head shows nothing durable went: the blob was a torn, never-durable tail.
+                let _ = std::fs::remove_dir_all(k);
+                repairs.push(format!(
+                    "{} was the torn end of a write that never became durable ({}); sled dropped it, and every entry that was durable is here",
+                    d.path.display(), d.why
+                ));
+            } else {
+                repairs.push(format!(
+                    "{} is damaged ({}) and sled dropped it and the blobs after it; this journal has no head file (older flashmm releases wrote none), so it cannot tell whether they held durable entries, so they are kept in {}",
+                    d.path.display(), d.why, k.display()
+                ));
+            }
+        }
+        let mut j = j;
+        j.repairs = repairs;
         Ok(j)
+    }
+
+    /// The store holds at least what the head file says was durable, ending in the same hash.
+    fn check_head(&self, damaged: Option<(&integrity::DamagedBlob, &Path)>) -> Result<()> {
+        let Some(head) = integrity::read_head(&self.dir) else {
+            return Ok(());
+        };
+        let lost = |found: u64, detail: String| {
+            JournalError::Lost {
+            dir: self.dir.display().to_string(),
+            found,
+            expected: head.entries,
+            detail: match damaged {
+                Some((d, kept)) => format!(
+                    "{detail}; {} is damaged ({}), and it and the blobs sled dropped after it are kept in {}",
+                    d.path.display(),
+                    d.why,
+                    kept.display()
+                ),
+                None => detail,
+            },
+        }
+        };
+        let found = self.last()?.map_or(0, |(seq, _)| seq + 1);
+        if found < head.entries {
+            return Err(lost(
+                found,
+                format!("entries {found}..{} are gone", head.entries - 1),
+            ));
+        }
+        let Some(at) = head.entries.checked_sub(1) else {
+            return Ok(());
+        };
+        let mut hash = None;
+        self.for_each_raw(at, &mut |raw| {
+            hash = (raw.seq == at).then_some(raw.hash);
+            Ok(false)
+        })?;
+        if hash != Some(head.hash) {
+            return Err(lost(
+                found,
+                format!("entry {at} is not the one written: its chain hash differs"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_format(&self) -> Result<()> {
+        let meta = self.store.db.open_tree("meta").map_err(read_err)?;
+        match meta.get("format").map_err(read_err)? {
+            Some(v) if v.as_ref() != [FORMAT_VERSION] => Err(JournalError::Version {
+                found: v.first().copied().unwrap_or(0),
+                ours: FORMAT_VERSION,
+            }),
+            Some(_) => Ok(()),
+            None => {
+                meta.insert("format", &[FORMAT_VERSION]).map_err(read_err)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// An error if the journal's disk has less room than its reserve.
+    pub(crate) fn check_room(&self, doing: &str) -> Result<()> {
+        check_room(&self.dir, self.store.min_free_mb, doing)
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// What opening had to repair, in words for the operator.
+    pub fn repairs(&self) -> &[String] {
+        &self.repairs
     }
 
     /// Session records are written with their blocks, but a crash between the two leaves the

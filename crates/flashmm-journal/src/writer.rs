@@ -13,6 +13,8 @@ pub(crate) enum WriteOp {
     },
     Flush {
         fsync: bool,
+        /// The entry count and chain hash this flush makes durable, for the head file.
+        head: integrity::Head,
         done: SyncSender<std::result::Result<u64, String>>,
     },
 }
@@ -35,9 +37,14 @@ pub struct Writer {
     durable: u64,
 }
 
+/// How often the head file follows the flushes; it is written at the end too.
+const HEAD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub(crate) fn write_loop(j: Journal, rx: Receiver<WriteOp>) {
     let mut failure: Option<String> = None;
     let mut written: u64 = 0;
+    let mut durable_head: Option<integrity::Head> = None;
+    let mut head_written: Option<std::time::Instant> = None;
     for op in rx {
         match op {
             WriteOp::Block {
@@ -73,7 +80,7 @@ pub(crate) fn write_loop(j: Journal, rx: Receiver<WriteOp>) {
                     }
                 }
             }
-            WriteOp::Flush { fsync, done } => {
+            WriteOp::Flush { fsync, head, done } => {
                 let r = match &failure {
                     Some(f) => Err(f.clone()),
                     None => j.store.db.flush().map_err(|e| e.to_string()).and_then(|_| {
@@ -88,9 +95,20 @@ pub(crate) fn write_loop(j: Journal, rx: Receiver<WriteOp>) {
                     j.store.failed.store(true, Ordering::SeqCst);
                     failure.get_or_insert_with(|| f.clone());
                 }
+                if r.is_ok() && head.entries == written {
+                    durable_head = Some(head);
+                    if head_written.is_none_or(|t| t.elapsed() >= HEAD_EVERY) {
+                        // A head file that cannot be written only weakens a later check.
+                        let _ = integrity::write_head(&j.dir, head);
+                        head_written = Some(std::time::Instant::now());
+                    }
+                }
                 let _ = done.send(r.map(|_| written));
             }
         }
+    }
+    if let (Some(head), None) = (durable_head, &failure) {
+        let _ = integrity::write_head(&j.dir, head);
     }
 }
 
@@ -107,6 +125,7 @@ pub(crate) fn sync_files(dir: &Path) -> std::io::Result<()> {
 
 impl Writer {
     pub(crate) fn new(journal: Journal) -> Result<Writer> {
+        journal.check_room("Refused to start writing, so the journal is as it was.")?;
         let (next_seq, head) = match journal.last()? {
             Some((seq, hash)) => (seq + 1, hash),
             None => (0, [0u8; HASH_LEN]),
@@ -267,6 +286,10 @@ impl Writer {
         if self.block.count() == 0 {
             return Ok(());
         }
+        self.journal.check_room(&format!(
+            "Stopped writing: entries from seq {} on were not written, and earlier ones are intact.",
+            self.block_first
+        ))?;
         self.touched.sort_unstable();
         self.touched.dedup();
         let mut sessions = Vec::with_capacity(self.touched.len());
@@ -290,7 +313,11 @@ impl Writer {
     pub fn flush(&mut self, fsync: bool) -> Result<()> {
         self.write_block()?;
         let (done, wait) = mpsc::sync_channel(1);
-        self.send(WriteOp::Flush { fsync, done })?;
+        let head = integrity::Head {
+            entries: self.next_seq,
+            hash: self.head,
+        };
+        self.send(WriteOp::Flush { fsync, head, done })?;
         let durable = self.durable;
         match wait.recv() {
             Ok(Ok(upto)) => {
