@@ -15,6 +15,7 @@ mod export;
 mod fake_venues;
 mod import;
 mod journal;
+mod jsonl;
 mod live;
 mod live_process;
 mod live_venue;
