@@ -1374,6 +1374,15 @@ mod tests {
         let (line, detail) = at2(&vec![b'x'; MAX_LINE_BYTES + 1]);
         assert_eq!(line, 2);
         assert!(detail.contains("longer than"), "{detail}");
+        // A line of exactly the limit, the file's last with no newline, is read (and is not an
+        // entry).
+        let mut last = format!("{}\n", l[0]).into_bytes();
+        last.resize(last.len() + MAX_LINE_BYTES, b'x');
+        let mut w = j2.writer().unwrap();
+        let (line, detail) = refused(import(&mut w, || Ok(last.as_slice()), &Default::default()));
+        w.close().unwrap();
+        assert_eq!(line, 2);
+        assert!(detail.starts_with("not a journal entry"), "{detail}");
         assert!(raw(&j2).is_empty());
     }
 
