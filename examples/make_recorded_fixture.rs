@@ -7,6 +7,10 @@
 //! the fake reports (`backtest.model_latency = "server"`, drawn from a seeded distribution), so
 //! every prompt, answer and decision comes out the same on every run. Only the wall-clock
 //! milliseconds of each HTTP attempt, kept in the answers' `http.attempts`, vary.
+//!
+//! The Binance data is imported from the repository root by its relative path, as
+//! fixtures/README.md tells people to, so the export's `prev_hash` is the head of that import
+//! (made by this release) and the recording imports onto it without `--rebase`.
 
 use flashmm::mode::backtest::{self, BacktestArgs, Data, PredictorChoice};
 use flashmm::mode::replay::RECORDED_FIXTURE;
@@ -25,6 +29,8 @@ fn main() -> anyhow::Result<()> {
         .nth(1)
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root.join("fixtures").join(RECORDED_FIXTURE));
+    let out = std::path::absolute(out)?;
+    std::env::set_current_dir(root)?;
     let rt = tokio::runtime::Runtime::new()?;
     let expect = Expect {
         api: AzureApi::Deployments,
@@ -44,7 +50,7 @@ fn main() -> anyhow::Result<()> {
     let mut w = journal.writer()?;
     binance::import(
         &mut w,
-        &root.join(backtest::DEFAULT_FIXTURE),
+        Path::new(backtest::DEFAULT_FIXTURE),
         &ImportOptions::default(),
     )?;
     let cfg = flashmm::config::load(

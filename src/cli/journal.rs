@@ -7,20 +7,22 @@ use clap::{Subcommand, ValueEnum};
 use flashmm_core::event::{when, Symbol};
 use flashmm_journal::binance::{self, ImportOptions};
 use flashmm_journal::{jsonl, Verified};
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub(super) enum ImportFormat {
     /// hftbacktest collector recording of Binance streams (`<ns> <json>` lines, gzip or plain).
     Binance,
-    /// A `flashmm journal export` file.
+    /// A `flashmm journal export --format jsonl` file (plain or gzip): checked whole, every
+    /// line against its hash, before anything is written (see docs/journal.md).
     Jsonl,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(super) enum ExportFormat {
-    /// Every entry, one JSON object a line, with chain hashes (importable).
+    /// Every entry, one JSON object a line, with chain hashes, between a header and a trailer
+    /// (importable; the backup format, see docs/journal.md).
     Jsonl,
     /// One CSV table per kind (see docs/export.md).
     Csv,
@@ -51,6 +53,19 @@ pub(super) enum JournalCmd {
         /// seconds; a larger one is an error naming the line.
         #[arg(long, value_name = "SECONDS", default_value_t = binance::DEFAULT_MAX_TIME_JUMP_S)]
         max_time_jump_s: u64,
+        /// jsonl, and only on purpose: accept lines without hashes and a file without the
+        /// export's header and trailer (written by hand, or by an older flashmm). NOTHING IS
+        /// CHECKED against any hash chain, so an edited or truncated file cannot be told from
+        /// the real one; the journal chains the entries from its own head, and `journal verify`
+        /// vouches for them only from then on. Seqs and sessions are still checked. Prints a
+        /// warning.
+        #[arg(long, conflicts_with = "rebase")]
+        unsigned: bool,
+        /// jsonl: the export continues a journal whose entries before it differ from this
+        /// one's (the same recording imported from another path, say). Checks the file's own
+        /// chain from its header, then chains its entries from this journal's head.
+        #[arg(long)]
+        rebase: bool,
     },
     /// Write entries out: JSONL (every entry, decimals as strings, with chain hashes), or CSV
     /// and Parquet tables, one per kind (see docs/export.md).
@@ -86,7 +101,15 @@ pub(super) fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32>
             symbol,
             force,
             max_time_jump_s,
+            unsigned,
+            rebase,
         } => {
+            if matches!(format, ImportFormat::Binance) && (unsigned || rebase) {
+                bail!("--unsigned and --rebase apply to --format jsonl; a Binance recording has no hash chain to check");
+            }
+            if matches!(format, ImportFormat::Jsonl) && file.as_os_str() == "-" {
+                bail!("journal import --format jsonl reads its file twice (it checks all of it before writing anything, so a bad file leaves the journal as it was) and cannot do that with stdin; save the input to a file and import that");
+            }
             let journal = open(dir)?;
             let mut writer = journal.writer()?;
             match format {
@@ -114,11 +137,32 @@ pub(super) fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32>
                     }
                 }
                 ImportFormat::Jsonl => {
-                    let f = std::fs::File::open(&file)
-                        .with_context(|| format!("opening {}", file.display()))?;
-                    let n = jsonl::import(&mut writer, &mut BufReader::new(f))
+                    if unsigned {
+                        eprintln!(
+                            "warning: --unsigned: the entries of {} are NOT checked against any hash chain, so edits to the file cannot be detected; the journal chains them from its own head",
+                            file.display()
+                        );
+                    }
+                    let opts = jsonl::ImportOptions { unsigned, rebase };
+                    let done = jsonl::import_file(&mut writer, &file, &opts)
                         .with_context(|| format!("importing {}", file.display()))?;
-                    println!("imported {n} entries from {}", file.display());
+                    if let Some(from) = done.rebased_from {
+                        eprintln!(
+                            "note: --rebase: {} continues a journal whose head was {}; its own chain is intact, and its entries were chained from this journal's head",
+                            file.display(),
+                            jsonl::to_hex(&from)
+                        );
+                    }
+                    println!(
+                        "imported {} entries from {}{}",
+                        done.entries,
+                        file.display(),
+                        if done.checked {
+                            ""
+                        } else {
+                            " (unsigned: not checked against a hash chain)"
+                        }
+                    );
                 }
             }
             writer.close()?;

@@ -8,7 +8,7 @@ use flashmm::mode::backtest;
 use flashmm_core::event::when;
 use flashmm_journal::binance::{self, ImportOptions};
 use flashmm_journal::{jsonl, Journal};
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -46,13 +46,15 @@ fn seed_empty_journal(journal: &Journal) -> Result<()> {
     }
     let mut writer = journal.writer()?;
     binance::import(&mut writer, &data, &ImportOptions::default())?;
-    let f = std::fs::File::open(&recorded)
-        .with_context(|| format!("opening {}", recorded.display()))?;
-    let n = jsonl::import(
-        &mut writer,
-        &mut BufReader::new(flate2::read::GzDecoder::new(f)),
-    )
-    .with_context(|| format!("importing {}", recorded.display()))?;
+    // The recording continues a journal holding the same import, but made from another path
+    // (its session start names the file), so it is checked on its own chain and rebased.
+    let opts = jsonl::ImportOptions {
+        rebase: true,
+        ..Default::default()
+    };
+    let n = jsonl::import_file(&mut writer, &recorded, &opts)
+        .with_context(|| format!("importing {}", recorded.display()))?
+        .entries;
     writer.close()?;
     eprintln!(
         "the journal was empty: imported {} and the recorded session in {} ({n} entries; its model answers come from a local fake, see fixtures/README.md)",

@@ -41,7 +41,14 @@ fn help_lists_the_commands_and_their_flags() {
         );
     }
     let h = text(&flashmm(&["journal", "import", "--help"]).stdout);
-    for flag in ["--format", "--strict", "--allow-gaps"] {
+    for flag in [
+        "--format",
+        "--strict",
+        "--allow-gaps",
+        "--unsigned",
+        "NOTHING IS",
+        "--rebase",
+    ] {
         assert!(h.contains(flag), "{flag} missing:\n{h}");
     }
 }
@@ -193,9 +200,10 @@ fn import_export_verify_from_the_command_line() {
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success());
+    // The entries between the export's header and trailer.
     assert_eq!(
         std::fs::read_to_string(&out).unwrap().lines().count(),
-        41249
+        41249 + 2
     );
     let j2 = dir.path().join("j2");
     let o = flashmm(&[

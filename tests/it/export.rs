@@ -386,7 +386,7 @@ fn jsonl_still_round_trips_byte_for_byte_and_the_tables_survive_it() {
     let d2 = tempfile::tempdir().unwrap();
     let j2 = Journal::open(d2.path()).unwrap();
     let mut w = j2.writer().unwrap();
-    jsonl::import(&mut w, &mut first.as_slice()).unwrap();
+    jsonl::import(&mut w, || Ok(first.as_slice()), &Default::default()).unwrap();
     w.close().unwrap();
     let mut second = Vec::new();
     jsonl::export(&j2, None, &mut second).unwrap();

@@ -267,7 +267,12 @@ fn jsonl_export_import_export_is_byte_identical() {
     let dir2 = tempfile::tempdir().unwrap();
     let j2 = Journal::open(dir2.path()).unwrap();
     let mut w2 = j2.writer().unwrap();
-    assert_eq!(jsonl::import(&mut w2, &mut first.as_slice()).unwrap(), n);
+    assert_eq!(
+        jsonl::import(&mut w2, || Ok(first.as_slice()), &Default::default())
+            .unwrap()
+            .entries,
+        n
+    );
     w2.close().unwrap();
     let mut second = Vec::new();
     jsonl::export(&j2, None, &mut second).unwrap();
@@ -284,7 +289,7 @@ fn jsonl_export_import_export_is_byte_identical() {
     let dir3 = tempfile::tempdir().unwrap();
     let j3 = Journal::open(dir3.path()).unwrap();
     let mut w3 = j3.writer().unwrap();
-    let err = jsonl::import(&mut w3, &mut edited.as_bytes()).unwrap_err();
+    let err = jsonl::import(&mut w3, || Ok(edited.as_bytes()), &Default::default()).unwrap_err();
     assert!(err.to_string().contains("hash mismatch at seq 2"), "{err}");
 }
 

@@ -18,6 +18,7 @@ mod full_disk;
 mod hostile;
 mod import;
 mod journal;
+mod jsonl;
 mod live;
 mod live_process;
 mod live_venue;

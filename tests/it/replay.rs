@@ -8,7 +8,6 @@ use flashmm_core::event::*;
 use flashmm_journal::binance::{self, ImportOptions};
 use flashmm_journal::{jsonl, Journal};
 use flashmm_testkit::azure as fake_azure;
-use std::io::BufReader;
 use std::process::Command;
 
 const FIXTURE_SEED: u64 = 20_240_808;
@@ -19,8 +18,12 @@ fn recorded() -> (tempfile::TempDir, Journal) {
     let j = Journal::open(dir.path()).unwrap();
     let mut w = j.writer().unwrap();
     binance::import(&mut w, &common::fixture(), &ImportOptions::default()).unwrap();
-    let f = std::fs::File::open(common::fixture().with_file_name(RECORDED_FIXTURE)).unwrap();
-    jsonl::import(&mut w, &mut BufReader::new(flate2::read::GzDecoder::new(f))).unwrap();
+    let opts = jsonl::ImportOptions {
+        rebase: true,
+        ..Default::default()
+    };
+    let recorded = common::fixture().with_file_name(RECORDED_FIXTURE);
+    jsonl::import_file(&mut w, &recorded, &opts).unwrap();
     w.close().unwrap();
     (dir, j)
 }

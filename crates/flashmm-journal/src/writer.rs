@@ -175,6 +175,14 @@ impl Writer {
         self.head
     }
 
+    /// The sessions this writer has begun, each with whether it still takes appends (it has not
+    /// ended). A session of this journal that is not listed takes no appends from this writer.
+    pub(crate) fn begun(&self) -> impl Iterator<Item = (u64, bool)> + '_ {
+        self.open
+            .iter()
+            .map(|(id, info)| (*id, info.status.is_none()))
+    }
+
     /// Starts a session and returns its id.
     pub fn begin(&mut self, ts_ns: i64, start: SessionStart) -> Result<u64> {
         let id = self.next_session;
