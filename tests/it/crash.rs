@@ -156,13 +156,13 @@ fn a_journal_killed_mid_write_reopens_intact() {
 
 #[test]
 fn a_full_disk_stops_the_import_with_advice_and_loses_nothing_written() {
-    // RLIMIT_FSIZE makes writes past 1.1 MB per file fail (EFBIG) like a full disk would, with
+    // RLIMIT_FSIZE makes writes past 300 KB per file fail (EFBIG) like a full disk would, with
     // no privileges needed; SIGXFSZ is ignored so the write returns the error. No reserve, so
     // sled meets the limit itself (tests/it/full_disk.rs has the reserve stop it first).
     let dir = tempfile::tempdir().unwrap();
     let j = dir.path().join("j");
     let script = format!(
-        "trap '' XFSZ; ulimit -f 1100; exec timeout 120 {} --journal {} --min-free-mb 0 journal import --format binance {}",
+        "trap '' XFSZ; ulimit -f 300; exec timeout 120 {} --journal {} --min-free-mb 0 journal import --format binance {}",
         env!("CARGO_BIN_EXE_flashmm"),
         j.display(),
         common::fixture().display()

@@ -127,9 +127,9 @@ fn a_full_disk_stops_the_import_and_keeps_the_earlier_session() {
     let outside = tempfile::tempdir().unwrap();
     let before = export_session(&j, "1", &outside.path().join("before.jsonl"));
 
-    // Leave 14 MB: the second copy of the recording needs about 15.
+    // Leave the reserve and 1 MB: the second copy of the recording needs about 2 MB.
     let filler = fs.0.join("filler");
-    let fill = fs.free_mb().saturating_sub(14);
+    let fill = fs.free_mb().saturating_sub(9);
     std::fs::write(&filler, vec![0u8; (fill * 1024 * 1024) as usize]).unwrap();
     let o = import(&["--min-free-mb", "8", "--force"]);
     let t = text(&o);
@@ -140,7 +140,11 @@ fn a_full_disk_stops_the_import_and_keeps_the_earlier_session() {
     );
     assert!(!t.contains("panicked"), "{t}");
 
-    // Defect 2: a read-only command on the nearly full disk returns at once with a message.
+    // Defect 2: a read-only command on a nearly full disk (2 MB left) returns at once with a
+    // message.
+    let filler2 = fs.0.join("filler2");
+    let fill2 = fs.free_mb().saturating_sub(2);
+    std::fs::write(&filler2, vec![0u8; (fill2 * 1024 * 1024) as usize]).unwrap();
     let o = flashmm_bounded(
         &["journal", "verify", "--journal", js, "--min-free-mb", "8"],
         None,
@@ -153,6 +157,7 @@ fn a_full_disk_stops_the_import_and_keeps_the_earlier_session() {
 
     // Defect 1: with room again, the journal opens and the first session is intact.
     std::fs::remove_file(&filler).unwrap();
+    std::fs::remove_file(&filler2).unwrap();
     let o = flashmm_bounded(
         &["journal", "verify", "--journal", js, "--min-free-mb", "8"],
         None,

@@ -156,8 +156,10 @@ fn verify_accepts_an_intact_journal() {
 }
 
 /// Rewrites the block holding `seq` with `edit` applied to that entry's encoded bytes, keeping
-/// the stored hashes: what an attacker or a bad disk would leave behind.
-fn tamper(j: &Journal, seq: u64, edit: impl Fn(&mut Vec<u8>)) {
+/// the stored hashes: what an attacker or a bad disk would leave behind. `plain` writes it in
+/// layout 2 (every entry's hash stored, as older releases wrote), otherwise in layout 3
+/// (compressed, the hashes at the block's edges).
+fn tamper_as(j: &Journal, seq: u64, plain: bool, edit: impl Fn(&mut Vec<u8>)) {
     let tree = j.raw_events();
     let (k, v) = tree
         .range(..=seq.to_be_bytes())
@@ -165,18 +167,71 @@ fn tamper(j: &Journal, seq: u64, edit: impl Fn(&mut Vec<u8>)) {
         .unwrap()
         .unwrap();
     let first = u64::from_be_bytes(k.as_ref().try_into().unwrap());
-    let raws = codec::split_block(first, &v).unwrap();
-    let mut block = v[..codec::BLOCK_HEADER].to_vec();
-    for r in raws {
+    let mut scratch = Vec::new();
+    let raws = codec::split_block(first, &v, &mut scratch).unwrap();
+    let mut block = vec![if plain {
+        codec::PLAIN
+    } else {
+        codec::COMPRESSED
+    }];
+    block.extend_from_slice(&(raws.len() as u32).to_le_bytes());
+    if !plain {
+        block.extend_from_slice(&v[codec::BLOCK_HEADER..codec::BLOCK_HEADER + 64]);
+    }
+    let mut body = Vec::new();
+    for r in &raws {
         let mut bytes = r.bytes.to_vec();
         if r.seq == seq {
             edit(&mut bytes);
         }
-        block.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-        block.extend_from_slice(&r.hash);
-        block.extend_from_slice(&bytes);
+        body.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        if plain {
+            body.extend_from_slice(&r.hash);
+        }
+        body.extend_from_slice(&bytes);
+    }
+    if plain {
+        block.extend_from_slice(&body);
+    } else {
+        block.extend_from_slice(&zstd::bulk::compress(&body, 3).unwrap());
     }
     tree.insert(k, block).unwrap();
+}
+
+fn tamper(j: &Journal, seq: u64, edit: impl Fn(&mut Vec<u8>)) {
+    tamper_as(j, seq, true, edit)
+}
+
+#[test]
+fn a_rewritten_entry_in_a_compressed_block_breaks_the_chain_at_its_block() {
+    let (_d, j) = journal_with(3000);
+    let mut forged = j.get(1234).unwrap().unwrap();
+    forged.ts_ns += 1;
+    tamper_as(&j, 1234, false, |bytes| {
+        bytes.clear();
+        codec::encode_entry(&forged, bytes).unwrap();
+    });
+    let first_of_block = {
+        let tree = j.raw_events();
+        let (k, _) = tree
+            .range(..=1234u64.to_be_bytes())
+            .next_back()
+            .unwrap()
+            .unwrap();
+        u64::from_be_bytes(k.as_ref().try_into().unwrap())
+    };
+    match j.verify().unwrap() {
+        Verified::Broken { seq, detail, .. } => {
+            assert_eq!(seq, first_of_block, "{detail}");
+            assert!(
+                detail.contains("altered") && detail.contains(&format!("{first_of_block}..=")),
+                "{detail}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Reading it is an error too, never the forged entry.
+    assert!(j.read(0).unwrap().any(|e| e.is_err()));
 }
 
 #[test]

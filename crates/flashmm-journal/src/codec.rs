@@ -1,19 +1,35 @@
-//! On-disk encoding. A sled value in `events` is a block of consecutive entries:
+//! On-disk encoding. A sled value in `events` is a block of consecutive entries. This release
+//! writes layout 3, compressed; it still reads layout 2, which older releases wrote:
 //!
 //! ```text
-//! [format version: u8][count: u32 LE] then per entry: [len: u32 LE][chain hash: 32 bytes][bincode Entry]
+//! 3: [3][count: u32 LE][hash before the block: 32][hash of its last entry: 32]
+//!    [zstd frame, level 3, of: per entry [len: u32 LE][bincode Entry]]
+//! 2: [2][count: u32 LE] then per entry: [len: u32 LE][chain hash: 32 bytes][bincode Entry]
 //! ```
 //!
-//! Packing entries per value is what lets a scan approach the bincode decode rate instead of
-//! sled's per-value cost. Each entry keeps its own chain hash so `verify` can name the first
-//! broken link.
+//! The chain is over each entry's bincode bytes, whatever the layout, so an export's hashes and
+//! a journal's head do not depend on it. Layout 3 keeps only the hashes at the block's edges
+//! (32 bytes an entry do not compress, and were as much as the compressed entry); reading
+//! recomputes each entry's hash from the one before the block and checks the block's last one,
+//! so an altered entry is caught at its block. Packing entries per value is what lets a scan
+//! approach the bincode decode rate instead of sled's per-value cost.
 
 use super::JournalError;
-use flashmm_core::event::{Entry, FORMAT_VERSION};
+use flashmm_core::event::Entry;
 
 pub const HASH_LEN: usize = 32;
 const ENTRY_HEADER: usize = 4 + HASH_LEN;
 pub const BLOCK_HEADER: usize = 5;
+/// Block layouts: 2 plain with every hash, 3 compressed with the edge hashes.
+pub const PLAIN: u8 = 2;
+pub const COMPRESSED: u8 = 3;
+const COMPRESSED_HEADER: usize = BLOCK_HEADER + 2 * HASH_LEN;
+/// zstd's level for blocks: at level 3 a block compresses at several million entries a second,
+/// and higher levels gain under 7 % on market data (docs/journal.md has the figures).
+pub const ZSTD_LEVEL: i32 = 3;
+/// A block's entries decompressed may not exceed this (the writer cuts blocks at 512 KiB, and
+/// one entry may be larger): a bound for a damaged length field.
+const MAX_BLOCK_BYTES: usize = 256 * 1024 * 1024;
 
 pub fn bincode_config() -> bincode::config::Configuration {
     bincode::config::standard()
@@ -62,8 +78,11 @@ pub fn decode_entry(seq: u64, bytes: &[u8]) -> Result<Entry, JournalError> {
 /// Builds one block; entries are appended already encoded and chained.
 #[derive(Default)]
 pub struct BlockBuilder {
+    /// Per entry `[len][bincode]`, uncompressed.
     buf: Vec<u8>,
     count: u32,
+    before: [u8; HASH_LEN],
+    last: [u8; HASH_LEN],
 }
 
 impl BlockBuilder {
@@ -81,29 +100,39 @@ impl BlockBuilder {
         e: &Entry,
         prev: &[u8; HASH_LEN],
     ) -> Result<[u8; HASH_LEN], JournalError> {
-        if self.buf.is_empty() {
-            self.buf.push(FORMAT_VERSION);
-            self.buf.extend_from_slice(&0u32.to_le_bytes());
+        if self.count == 0 {
+            self.before = *prev;
         }
         let at = self.buf.len();
-        self.buf.extend_from_slice(&[0u8; ENTRY_HEADER]);
+        self.buf.extend_from_slice(&[0u8; 4]);
         if let Err(err) = encode_entry(e, &mut self.buf) {
             self.buf.truncate(at);
             return Err(err);
         }
-        let body = &self.buf[at + ENTRY_HEADER..];
+        let body = &self.buf[at + 4..];
         let len = body.len() as u32;
         let hash = chain(prev, body);
         self.buf[at..at + 4].copy_from_slice(&len.to_le_bytes());
-        self.buf[at + 4..at + ENTRY_HEADER].copy_from_slice(&hash);
         self.count += 1;
-        self.buf[1..5].copy_from_slice(&self.count.to_le_bytes());
+        self.last = hash;
         Ok(hash)
     }
 
-    pub fn take(&mut self) -> Vec<u8> {
+    /// The block, compressed; the builder is empty again.
+    pub fn take(&mut self) -> Result<Vec<u8>, JournalError> {
+        let z = zstd::bulk::compress(&self.buf, ZSTD_LEVEL).map_err(|e| JournalError::Encode {
+            seq: 0,
+            detail: format!("cannot compress a block: {e}"),
+        })?;
+        let mut out = Vec::with_capacity(COMPRESSED_HEADER + z.len());
+        out.push(COMPRESSED);
+        out.extend_from_slice(&self.count.to_le_bytes());
+        out.extend_from_slice(&self.before);
+        out.extend_from_slice(&self.last);
+        out.extend_from_slice(&z);
         self.count = 0;
-        std::mem::take(&mut self.buf)
+        self.buf.clear();
+        Ok(out)
     }
 }
 
@@ -114,23 +143,38 @@ pub struct RawEntry<'a> {
     pub bytes: &'a [u8],
 }
 
-/// Splits a block into its entries without decoding them. `first_seq` is the block's key.
-pub fn split_block(first_seq: u64, block: &[u8]) -> Result<Vec<RawEntry<'_>>, JournalError> {
+/// Splits a block into its entries without decoding them. `first_seq` is the block's key; a
+/// compressed block is decompressed into `scratch`, which the entries then borrow.
+pub fn split_block<'a>(
+    first_seq: u64,
+    block: &'a [u8],
+    scratch: &'a mut Vec<u8>,
+) -> Result<Vec<RawEntry<'a>>, JournalError> {
     let corrupt = |seq: u64, detail: String| JournalError::Corrupt { seq, detail };
     let Some(&version) = block.first() else {
         return Err(corrupt(first_seq, "empty block".into()));
     };
-    if version != FORMAT_VERSION {
-        return Err(JournalError::Version {
-            found: version,
-            ours: FORMAT_VERSION,
-        });
-    }
     if block.len() < BLOCK_HEADER {
         return Err(corrupt(first_seq, "block header is truncated".into()));
     }
     let count = u32::from_le_bytes([block[1], block[2], block[3], block[4]]) as usize;
-    let mut out = Vec::with_capacity(count);
+    match version {
+        PLAIN => split_plain(first_seq, count, block),
+        COMPRESSED => split_compressed(first_seq, count, block, scratch),
+        found => Err(JournalError::Version {
+            found,
+            ours: COMPRESSED,
+        }),
+    }
+}
+
+fn split_plain(
+    first_seq: u64,
+    count: usize,
+    block: &[u8],
+) -> Result<Vec<RawEntry<'_>>, JournalError> {
+    let corrupt = |seq: u64, detail: String| JournalError::Corrupt { seq, detail };
+    let mut out = Vec::with_capacity(count.min(block.len() / ENTRY_HEADER));
     let mut at = BLOCK_HEADER;
     for i in 0..count {
         let seq = first_seq + i as u64;
@@ -145,7 +189,7 @@ pub fn split_block(first_seq: u64, block: &[u8]) -> Result<Vec<RawEntry<'_>>, Jo
         let mut hash = [0u8; HASH_LEN];
         hash.copy_from_slice(&block[at + 4..at + ENTRY_HEADER]);
         let start = at + ENTRY_HEADER;
-        let Some(bytes) = block.get(start..start + len) else {
+        let Some(bytes) = block.get(start..start.saturating_add(len)) else {
             return Err(corrupt(
                 seq,
                 format!(
@@ -169,12 +213,86 @@ pub fn split_block(first_seq: u64, block: &[u8]) -> Result<Vec<RawEntry<'_>>, Jo
     Ok(out)
 }
 
+fn split_compressed<'a>(
+    first_seq: u64,
+    count: usize,
+    block: &[u8],
+    scratch: &'a mut Vec<u8>,
+) -> Result<Vec<RawEntry<'a>>, JournalError> {
+    let last_seq = first_seq + count.saturating_sub(1) as u64;
+    let corrupt = |detail: String| JournalError::Corrupt {
+        seq: first_seq,
+        detail,
+    };
+    if block.len() < COMPRESSED_HEADER {
+        return Err(corrupt("block header is truncated".into()));
+    }
+    let mut prev = [0u8; HASH_LEN];
+    prev.copy_from_slice(&block[BLOCK_HEADER..BLOCK_HEADER + HASH_LEN]);
+    let mut want_last = [0u8; HASH_LEN];
+    want_last.copy_from_slice(&block[BLOCK_HEADER + HASH_LEN..COMPRESSED_HEADER]);
+    let z = &block[COMPRESSED_HEADER..];
+    let size = zstd::zstd_safe::get_frame_content_size(z)
+        .ok()
+        .flatten()
+        .filter(|n| *n as usize <= MAX_BLOCK_BYTES)
+        .ok_or_else(|| corrupt("the compressed block has no valid size".into()))?;
+    scratch.clear();
+    scratch.reserve(size as usize);
+    zstd::bulk::Decompressor::new()
+        .and_then(|mut d| d.decompress_to_buffer(z, scratch))
+        .map_err(|e| {
+            corrupt(format!(
+                "the block does not decompress (truncated or damaged): {e}"
+            ))
+        })?;
+    let data: &'a [u8] = scratch;
+    let mut out = Vec::with_capacity(count.min(data.len() / 4));
+    let mut at = 0usize;
+    for i in 0..count {
+        let seq = first_seq + i as u64;
+        let Some(len) = data.get(at..at + 4) else {
+            return Err(JournalError::Corrupt {
+                seq,
+                detail: format!("block ends inside the length of entry {} of {count}", i + 1),
+            });
+        };
+        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let Some(bytes) = data.get(at + 4..(at + 4).saturating_add(len)) else {
+            return Err(JournalError::Corrupt {
+                seq,
+                detail: format!("entry is truncated: {len} bytes declared"),
+            });
+        };
+        prev = chain(&prev, bytes);
+        out.push(RawEntry {
+            seq,
+            hash: prev,
+            bytes,
+        });
+        at += 4 + len;
+    }
+    if at != data.len() {
+        return Err(corrupt(format!(
+            "{} unexpected bytes after the last entry of the block",
+            data.len() - at
+        )));
+    }
+    if count > 0 && prev != want_last {
+        return Err(corrupt(format!(
+            "one of entries {first_seq}..={last_seq} was altered: they no longer chain to the hash the block stores for its last entry"
+        )));
+    }
+    Ok(out)
+}
+
 pub fn decode_block(
     first_seq: u64,
     block: &[u8],
     out: &mut Vec<Entry>,
 ) -> Result<(), JournalError> {
-    for raw in split_block(first_seq, block)? {
+    let mut scratch = Vec::new();
+    for raw in split_block(first_seq, block, &mut scratch)? {
         out.push(decode_entry(raw.seq, raw.bytes)?);
     }
     Ok(())

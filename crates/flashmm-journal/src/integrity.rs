@@ -192,7 +192,7 @@ mod tests {
         std::fs::write(blobs.join("9"), blob(b"\x01b")).expect("write");
         assert_eq!(damaged_blob(d.path()).expect("scan"), None);
         let mut bad = blob(b"\x01c");
-        bad[6] ^= 4;
+        bad[5] ^= 4;
         std::fs::write(blobs.join("100"), &bad).expect("write");
         std::fs::write(blobs.join("11"), &bad).expect("write");
         let found = damaged_blob(d.path()).expect("scan").expect("damage");

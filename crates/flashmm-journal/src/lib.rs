@@ -39,8 +39,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// Entries per block, and the byte size at which a block is written early.
-const BLOCK_ENTRIES: u32 = 1024;
-const BLOCK_BYTES: usize = 512 * 1024;
+const BLOCK_ENTRIES: u32 = 16384;
+const BLOCK_BYTES: usize = 8192 * 1024;
 const NS_PER_S: i64 = 1_000_000_000;
 
 #[derive(Debug, thiserror::Error)]
@@ -161,8 +161,10 @@ impl Store {
     }
 }
 
-fn check_room(dir: &Path, reserve_mb: u64, doing: &str) -> Result<()> {
-    let short = space::short(dir, reserve_mb).map_err(|e| JournalError::Open {
+/// `in_flight`: bytes handed to sled that may not have reached the disk yet (sled buffers them
+/// and writes them out later), so the free space seen now does not count them.
+fn check_room(dir: &Path, reserve_mb: u64, in_flight: u64, doing: &str) -> Result<()> {
+    let short = space::short(dir, reserve_mb, in_flight).map_err(|e| JournalError::Open {
         dir: dir.display().to_string(),
         detail: format!("cannot tell how much room its disk has: {e}"),
     })?;
@@ -286,6 +288,7 @@ impl Journal {
         check_room(
             dir,
             opts.min_free_mb.min(space::OPEN_RESERVE_MB),
+            0,
             "Refused to open it, so nothing was read or written.",
         )?;
         let lock = take_lock(dir)?;
@@ -403,8 +406,8 @@ impl Journal {
     }
 
     /// An error if the journal's disk has less room than its reserve.
-    pub(crate) fn check_room(&self, doing: &str) -> Result<()> {
-        check_room(&self.dir, self.store.min_free_mb, doing)
+    pub(crate) fn check_room(&self, in_flight: u64, doing: &str) -> Result<()> {
+        check_room(&self.dir, self.store.min_free_mb, in_flight, doing)
     }
 
     pub fn dir(&self) -> &Path {
@@ -476,7 +479,8 @@ impl Journal {
             return Ok(None);
         };
         let first = seq_of(&k)?;
-        let raws = codec::split_block(first, &v)?;
+        let mut scratch = Vec::new();
+        let raws = codec::split_block(first, &v, &mut scratch)?;
         Ok(raws.last().map(|r| (r.seq, r.hash)))
     }
 
@@ -606,10 +610,11 @@ impl Journal {
         let mut prev = [0u8; HASH_LEN];
         let mut expected_seq = 0u64;
         let mut checked = 0u64;
+        let mut scratch = Vec::new();
         for kv in self.store.events.iter() {
             let (k, v) = kv.map_err(read_err)?;
             let first = seq_of(&k)?;
-            let raws = match codec::split_block(first, &v) {
+            let raws = match codec::split_block(first, &v, &mut scratch) {
                 Ok(r) => r,
                 Err(JournalError::Corrupt { seq, detail }) => {
                     return Ok(Verified::Broken {
@@ -669,9 +674,10 @@ impl Journal {
             Some(kv) => seq_of(&kv.map_err(read_err)?.0)?,
             None => 0,
         };
+        let mut scratch = Vec::new();
         for kv in self.store.events.range(be(start)..) {
             let (k, v) = kv.map_err(read_err)?;
-            for raw in codec::split_block(seq_of(&k)?, &v)? {
+            for raw in codec::split_block(seq_of(&k)?, &v, &mut scratch)? {
                 if raw.seq < from_seq {
                     continue;
                 }

@@ -87,9 +87,10 @@ fn file_size_limit() -> Option<u64> {
     (r.rlim_cur != libc::RLIM_INFINITY).then_some(r.rlim_cur as u64)
 }
 
-/// `Some(room)` when `room` is below `reserve_mb`.
-pub fn short(dir: &Path, reserve_mb: u64) -> std::io::Result<Option<Room>> {
-    let r = room(dir)?;
+/// `Some(room)` when `room`, less `in_flight` bytes still to land, is below `reserve_mb`.
+pub fn short(dir: &Path, reserve_mb: u64, in_flight: u64) -> std::io::Result<Option<Room>> {
+    let mut r = room(dir)?;
+    r.bytes = r.bytes.saturating_sub(in_flight);
     Ok((r.bytes < reserve_mb.saturating_mul(MB)).then_some(r))
 }
 
@@ -102,8 +103,13 @@ mod tests {
         let d = std::env::temp_dir();
         let r = room(&d).expect("statvfs");
         assert!(r.bytes > 0);
-        assert_eq!(short(&d, 0).expect("statvfs"), None);
-        assert!(short(&d, u64::MAX).expect("statvfs").is_some());
+        assert_eq!(short(&d, 0, 0).expect("statvfs"), None);
+        assert!(short(&d, u64::MAX, 0).expect("statvfs").is_some());
+        assert!(
+            short(&d, 0, u64::MAX).expect("statvfs").is_none(),
+            "0 of room is not below 0"
+        );
+        assert!(short(&d, 1, u64::MAX).expect("statvfs").is_some());
     }
 
     #[test]

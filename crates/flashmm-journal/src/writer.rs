@@ -35,6 +35,8 @@ pub struct Writer {
     thread: Option<JoinHandle<()>>,
     /// Durable up to here, as reported by the writer thread.
     durable: u64,
+    /// Block bytes sent since the last flush, which sled may still hold in memory.
+    unflushed: u64,
 }
 
 /// How often the head file follows the flushes; it is written at the end too.
@@ -125,7 +127,7 @@ pub(crate) fn sync_files(dir: &Path) -> std::io::Result<()> {
 
 impl Writer {
     pub(crate) fn new(journal: Journal) -> Result<Writer> {
-        journal.check_room("Refused to start writing, so the journal is as it was.")?;
+        journal.check_room(0, "Refused to start writing, so the journal is as it was.")?;
         let (next_seq, head) = match journal.last()? {
             Some((seq, hash)) => (seq + 1, hash),
             None => (0, [0u8; HASH_LEN]),
@@ -159,6 +161,7 @@ impl Writer {
             tx: Some(tx),
             thread: Some(thread),
             durable: next_seq,
+            unflushed: 0,
         })
     }
 
@@ -294,7 +297,8 @@ impl Writer {
         if self.block.count() == 0 {
             return Ok(());
         }
-        self.journal.check_room(&format!(
+        // Twice what sled holds unwritten: it copies nodes as they grow.
+        self.journal.check_room(self.unflushed.saturating_mul(2), &format!(
             "Stopped writing: entries from seq {} on were not written, and earlier ones are intact.",
             self.block_first
         ))?;
@@ -308,7 +312,11 @@ impl Writer {
         }
         let op = WriteOp::Block {
             key: be(self.block_first),
-            value: self.block.take(),
+            value: {
+                let v = self.block.take()?;
+                self.unflushed += v.len() as u64;
+                v
+            },
             index: std::mem::take(&mut self.index),
             sessions,
             last_seq: self.next_seq - 1,
@@ -330,6 +338,7 @@ impl Writer {
         match wait.recv() {
             Ok(Ok(upto)) => {
                 self.durable = upto;
+                self.unflushed = 0;
                 Ok(())
             }
             Ok(Err(detail)) => Err(JournalError::Write { detail, durable }),
