@@ -14,7 +14,7 @@
 //! `FLASHMM_MUTATE_CASES=n` runs n cases of each importer; `FLASHMM_MUTATE_SEED=s` runs only
 //! case s (a failure prints its seed and the mutation).
 
-use flashmm::mode::backtest::{self, BacktestArgs, Data, PredictorChoice};
+use flashmm::mode::backtest::{self, BacktestArgs, BacktestError, Data, PredictorChoice};
 use flashmm_core::config::Config;
 use flashmm_core::event::Mode;
 use flashmm_journal::binance::{self, ImportError, ImportOptions};
@@ -275,7 +275,7 @@ fn mutate_lines(
     rng: &mut Rng,
     lines: &mut Vec<Vec<u8>>,
     family: &str,
-    long_line: &dyn Fn(&mut Rng, &[u8]) -> (Vec<u8>, String),
+    long_line: &dyn Fn(&mut Rng, &[u8]) -> LongLine,
 ) -> String {
     let n = lines.len();
     if n == 0 {
@@ -343,12 +343,25 @@ fn mutate_lines(
         }
         "long-line" => {
             let at = rng.below(n);
-            let (l, what) = long_line(rng, &lines[at]);
-            lines.insert(at, l);
-            format!("a line of {} bytes at line {}: {what}", lines[at].len(), at + 1)
+            let long = long_line(rng, &lines[at]);
+            let len = long.line.len();
+            if long.replace {
+                lines[at] = long.line;
+            } else {
+                lines.insert(at, long.line);
+            }
+            format!("line {}: {len} bytes: {}", at + 1, long.what)
         }
         other => panic!("no line family {other}"),
     }
+}
+
+/// A very long line, made from the line at its place.
+struct LongLine {
+    line: Vec<u8>,
+    what: String,
+    /// It takes the place of that line (else it goes before it).
+    replace: bool,
 }
 
 /// Byte-level damage to a whole file: a cut, or flipped bytes.
@@ -454,38 +467,49 @@ const BAD_TS: &[&str] = &[
     "+1723161254206652067",
 ];
 
-fn binance_long_line(rng: &mut Rng, line: &[u8]) -> (Vec<u8>, String) {
-    let ts = line
-        .split(|b| *b == b' ')
-        .next()
-        .map(<[u8]>::to_vec)
-        .unwrap_or_default();
-    let ts = String::from_utf8_lossy(&ts).into_owned();
+fn binance_long_line(rng: &mut Rng, line: &[u8]) -> LongLine {
+    let text = String::from_utf8_lossy(line).into_owned();
+    let ts = text.split(' ').next().unwrap_or_default().to_string();
     let mb = rng.range(1, 4);
-    match rng.below(3) {
-        0 => {
-            // A trade whose price is megabytes of digits.
-            let digits = "9".repeat(mb << 20);
-            (
-                format!(r#"{ts} {{"stream":"btcusdt@trade","data":{{"e":"trade","E":1723161255208,"s":"BTCUSDT","t":1,"p":"{digits}","q":"1","T":1723161255208,"m":true,"M":true}}}}"#).into_bytes(),
-                format!("a trade priced with {mb} MB of nines"),
+    let long = |line: String, what: String, replace: bool| LongLine {
+        line: line.into_bytes(),
+        what,
+        replace,
+    };
+    match rng.below(5) {
+        0 => long(
+            format!(r#"{ts} {{"stream":"btcusdt@trade","data":{{"e":"trade","E":1723161255208,"s":"BTCUSDT","t":1,"p":"{}","q":"1","T":1723161255208,"m":true,"M":true}}}}"#, "9".repeat(mb << 20)),
+            format!("a trade priced with {mb} MB of nines"),
+            false,
+        ),
+        1 => long(
+            format!(r#"{ts} {{"stream":"btcusdt@trade","data":"{}"#, "x".repeat(mb << 20)),
+            format!("{mb} MB of an unterminated string"),
+            false,
+        ),
+        2 => long(
+            format!(r#"{ts} {{"stream":"btcusdt@depth","data":{}"#, "[".repeat(mb << 20)),
+            format!("{mb} MB of unclosed nesting"),
+            false,
+        ),
+        3 if text.contains("\"b\":[") => {
+            // The same depth diff with tens of thousands more bid levels, far below the book:
+            // well formed, and the book and the backtest take them.
+            let levels: Vec<String> = (0..(mb << 20) / 32)
+                .map(|i| format!(r#"["{}.{:02}000000","0.00100000"]"#, 1 + i / 100, i % 100))
+                .collect();
+            long(
+                text.replacen("\"b\":[", &format!("\"b\":[{},", levels.join(",")), 1),
+                format!("the depth diff with {} more bid levels", levels.len()),
+                true,
             )
         }
-        1 => {
-            // Megabytes of garbage after a timestamp.
-            let mut l = format!("{ts} {{\"stream\":\"btcusdt@trade\",\"data\":\"").into_bytes();
-            l.extend(std::iter::repeat_n(b'x', mb << 20));
-            (l, format!("{mb} MB of an unterminated string"))
-        }
-        _ => {
+        _ => long(
             // A stream of another kind, megabytes long and well formed: skipped.
-            let pad = "a".repeat(mb << 20);
-            (
-                format!(r#"{ts} {{"stream":"btcusdt@aggTrade","data":{{"pad":"{pad}"}}}}"#)
-                    .into_bytes(),
-                format!("a well-formed {mb} MB line of another stream"),
-            )
-        }
+            format!(r#"{ts} {{"stream":"btcusdt@aggTrade","data":{{"pad":"{}"}}}}"#, "a".repeat(mb << 20)),
+            format!("a well-formed {mb} MB line of another stream"),
+            false,
+        ),
     }
 }
 
@@ -665,7 +689,7 @@ fn lines_in(bytes: &[u8]) -> u64 {
     n + u64::from(bytes.last().is_some_and(|b| *b != b'\n'))
 }
 
-fn rules_backtest(w: &mut flashmm_journal::Writer, session: u64) -> Result<(), String> {
+fn rules_backtest(w: &mut flashmm_journal::Writer, session: u64) -> Result<(), BacktestError> {
     let args = BacktestArgs {
         data: Data::Journal(Some(session)),
         from: None,
@@ -675,7 +699,7 @@ fn rules_backtest(w: &mut flashmm_journal::Writer, session: u64) -> Result<(), S
         progress: false,
         what_if: None,
     };
-    backtest::run(w, args).map(|_| ()).map_err(|e| e.to_string())
+    backtest::run(w, args).map(|_| ())
 }
 
 fn intact(j: &Journal) -> Result<u64, String> {
@@ -819,27 +843,51 @@ const JSONL_FAMILIES: &[&str] = &[
     "several",
 ];
 
-fn jsonl_long_line(rng: &mut Rng, line: &[u8]) -> (Vec<u8>, String) {
+fn jsonl_long_line(rng: &mut Rng, line: &[u8]) -> LongLine {
     let mb = rng.range(1, 4);
-    match rng.below(3) {
+    match rng.below(4) {
         0 => {
             // The line, then megabytes of blanks: the same entry.
             let mut l = line.to_vec();
             l.extend(std::iter::repeat_n(b' ', mb << 20));
-            (l, format!("a copy of the line with {mb} MB of spaces"))
+            LongLine {
+                line: l,
+                what: format!("the line with {mb} MB of spaces after it"),
+                replace: true,
+            }
         }
         1 => {
+            // The entry with a label megabytes long (only a session start has one).
+            let text = String::from_utf8_lossy(line);
+            let label = "\"label\":\"";
+            LongLine {
+                line: text
+                    .replacen(label, &format!("{label}{}", "x".repeat(mb << 20)), 1)
+                    .into_bytes(),
+                what: format!("the line with {mb} MB more label, if it has one"),
+                replace: true,
+            }
+        }
+        2 => {
             let mut l = b"{\"seq\":0,\"body\":\"".to_vec();
             l.extend(std::iter::repeat_n(b'x', mb << 20));
             l.extend_from_slice(b"\"}");
-            (l, format!("{mb} MB of a string"))
+            LongLine {
+                line: l,
+                what: format!("{mb} MB of a string"),
+                replace: false,
+            }
         }
         _ => {
             let mut l = b"[".to_vec();
             for _ in 0..(mb << 18) {
                 l.extend_from_slice(b"[1,");
             }
-            (l, format!("{mb} MB of unclosed nesting"))
+            LongLine {
+                line: l,
+                what: format!("{mb} MB of unclosed nesting"),
+                replace: false,
+            }
         }
     }
 }
@@ -1065,10 +1113,14 @@ fn jsonl(seed: u64) -> Result<Outcome, String> {
                 return Ok(outcome(true));
             }
             // Unsigned: taken as it is, but whatever it holds is read back without a panic.
+            // A backtest may refuse what it reads, but a runaway is a bug whatever the input.
             for s in j.sessions().map_err(|e| fail(e.to_string()))? {
                 match s.mode {
                     Mode::Import => {
-                        let _ = rules_backtest(&mut w, s.id);
+                        if let Err(e @ BacktestError::Runaway { .. }) = rules_backtest(&mut w, s.id)
+                        {
+                            return Err(fail(format!("backtest of session {}: {e}", s.id)));
+                        }
                     }
                     _ => {
                         let _ =
