@@ -478,17 +478,26 @@ fn binance_long_line(rng: &mut Rng, line: &[u8]) -> LongLine {
     };
     match rng.below(5) {
         0 => long(
-            format!(r#"{ts} {{"stream":"btcusdt@trade","data":{{"e":"trade","E":1723161255208,"s":"BTCUSDT","t":1,"p":"{}","q":"1","T":1723161255208,"m":true,"M":true}}}}"#, "9".repeat(mb << 20)),
+            format!(
+                r#"{ts} {{"stream":"btcusdt@trade","data":{{"e":"trade","E":1723161255208,"s":"BTCUSDT","t":1,"p":"{}","q":"1","T":1723161255208,"m":true,"M":true}}}}"#,
+                "9".repeat(mb << 20)
+            ),
             format!("a trade priced with {mb} MB of nines"),
             false,
         ),
         1 => long(
-            format!(r#"{ts} {{"stream":"btcusdt@trade","data":"{}"#, "x".repeat(mb << 20)),
+            format!(
+                r#"{ts} {{"stream":"btcusdt@trade","data":"{}"#,
+                "x".repeat(mb << 20)
+            ),
             format!("{mb} MB of an unterminated string"),
             false,
         ),
         2 => long(
-            format!(r#"{ts} {{"stream":"btcusdt@depth","data":{}"#, "[".repeat(mb << 20)),
+            format!(
+                r#"{ts} {{"stream":"btcusdt@depth","data":{}"#,
+                "[".repeat(mb << 20)
+            ),
             format!("{mb} MB of unclosed nesting"),
             false,
         ),
@@ -506,7 +515,10 @@ fn binance_long_line(rng: &mut Rng, line: &[u8]) -> LongLine {
         }
         _ => long(
             // A stream of another kind, megabytes long and well formed: skipped.
-            format!(r#"{ts} {{"stream":"btcusdt@aggTrade","data":{{"pad":"{}"}}}}"#, "a".repeat(mb << 20)),
+            format!(
+                r#"{ts} {{"stream":"btcusdt@aggTrade","data":{{"pad":"{}"}}}}"#,
+                "a".repeat(mb << 20)
+            ),
             format!("a well-formed {mb} MB line of another stream"),
             false,
         ),
@@ -639,7 +651,9 @@ fn binance_error_ok(e: &ImportError, lines: u64, gz_damaged: bool) -> Result<(),
     let lines = if gz_damaged { u64::MAX } else { lines };
     let named = |line: u64| -> Result<(), String> {
         if !(1..=lines).contains(&line) {
-            return Err(format!("names line {line} of a file of {lines} lines: {msg}"));
+            return Err(format!(
+                "names line {line} of a file of {lines} lines: {msg}"
+            ));
         }
         if !msg.contains(&format!("line {line}")) {
             return Err(format!("does not say `line {line}`: {msg}"));
@@ -678,9 +692,11 @@ fn binance_error_ok(e: &ImportError, lines: u64, gz_damaged: bool) -> Result<(),
         }
         // A file none of whose lines names a symbol cannot be pinned to a line.
         ImportError::NoSymbol => Ok(()),
-        ImportError::Open { .. } | ImportError::AlreadyImported { .. } | ImportError::Journal(_) => {
-            Err(format!("an error a fresh journal and an existing file cannot give: {msg}"))
-        }
+        ImportError::Open { .. }
+        | ImportError::AlreadyImported { .. }
+        | ImportError::Journal(_) => Err(format!(
+            "an error a fresh journal and an existing file cannot give: {msg}"
+        )),
     }
 }
 
@@ -905,10 +921,22 @@ fn edit_end(rng: &mut Rng, lines: &mut Vec<Vec<u8>>, header: bool) -> String {
             ("\"first_seq\":0", "\"first_seq\":1"),
             ("\"first_seq\":0", "\"first_seq\":-1"),
             ("\"first_seq\":0", "\"first_seq\":18446744073709551615"),
-            (&zeros, "1000000000000000000000000000000000000000000000000000000000000000"),
-            (&zeros, "000000000000000000000000000000000000000000000000000000000000000"),
-            (&zeros, "0000000000000000000000000000000000000000000000000000000000000000ff"),
-            (&zeros, "zz00000000000000000000000000000000000000000000000000000000000000"),
+            (
+                &zeros,
+                "1000000000000000000000000000000000000000000000000000000000000000",
+            ),
+            (
+                &zeros,
+                "000000000000000000000000000000000000000000000000000000000000000",
+            ),
+            (
+                &zeros,
+                "0000000000000000000000000000000000000000000000000000000000000000ff",
+            ),
+            (
+                &zeros,
+                "zz00000000000000000000000000000000000000000000000000000000000000",
+            ),
             ("{", "{\"extra\":1,"),
             ("}", ",\"prev_hash\":\"x\"}"),
         ]
@@ -1035,9 +1063,11 @@ fn jsonl(seed: u64) -> Result<Outcome, String> {
     let unsigned = rng.percent(30);
     let gzip = rng.percent(30);
     let dir = tempfile::tempdir().unwrap();
-    let path = dir
-        .path()
-        .join(if gzip { "export.jsonl.gz" } else { "export.jsonl" });
+    let path = dir.path().join(if gzip {
+        "export.jsonl.gz"
+    } else {
+        "export.jsonl"
+    });
     let gz_damaged = write_file(&mut rng, &path, &case.bytes, gzip);
     let mut what = case.what.clone();
     what.extend(gz_damaged.clone());
@@ -1066,7 +1096,11 @@ fn jsonl(seed: u64) -> Result<Outcome, String> {
         Err(JsonlError::Line { line, detail }) => {
             // A line of the file, or the one after the last (a read that failed at the end);
             // a damaged gzip stream can inflate to other lines than were written.
-            let most = if gz_damaged.is_some() { u64::MAX } else { lines + 1 };
+            let most = if gz_damaged.is_some() {
+                u64::MAX
+            } else {
+                lines + 1
+            };
             if !(1..=most).contains(&line) {
                 return Err(fail(format!(
                     "names line {line} of a file of {lines} lines: {detail}"
@@ -1086,7 +1120,9 @@ fn jsonl(seed: u64) -> Result<Outcome, String> {
                 )));
             }
             if case.family == "harmless" && gz_damaged.is_none() {
-                return Err(fail(format!("refused a file whose entries are unchanged: {msg}")));
+                return Err(fail(format!(
+                    "refused a file whose entries are unchanged: {msg}"
+                )));
             }
             Ok(outcome(false))
         }
@@ -1123,8 +1159,7 @@ fn jsonl(seed: u64) -> Result<Outcome, String> {
                         }
                     }
                     _ => {
-                        let _ =
-                            flashmm::mode::replay::verify(&j, &s, None, None, &mut |_, _| {});
+                        let _ = flashmm::mode::replay::verify(&j, &s, None, None, &mut |_, _| {});
                     }
                 }
             }
@@ -1153,4 +1188,50 @@ fn jsonl_import_of_damaged_exports_refuses_by_line_and_leaves_the_journal() {
         assert_eq!(intact(&j).unwrap(), *entries);
     }
     drive("jsonl", JSONL_CASES, jsonl);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Findings, each pinned by a test of its own.
+
+#[test]
+fn a_binance_line_longer_than_the_limit_is_malformed_and_not_held_in_memory() {
+    // Before the limit the importer read a line whole, however long: a file without newlines
+    // (a damaged gzip stream, or not a recording at all) was read into memory entire. A line of
+    // another stream, well formed but over the limit, was skipped as a stream it did not know.
+    let base = binance_base();
+    let pad = "a".repeat(binance::MAX_LINE_BYTES);
+    let long =
+        format!(r#"1723161254206652067 {{"stream":"btcusdt@aggTrade","data":{{"pad":"{pad}"}}}}"#);
+    let mut lines = base[..100].to_vec();
+    lines.insert(20, long.into_bytes());
+    // And one exactly at the limit, which is read.
+    let mut at_limit =
+        format!(r#"1723161254206652067 {{"stream":"btcusdt@aggTrade","data":{{"pad":""}}}}"#);
+    let fill = binance::MAX_LINE_BYTES - at_limit.len();
+    at_limit.insert_str(at_limit.len() - 3, &"b".repeat(fill));
+    assert_eq!(at_limit.len(), binance::MAX_LINE_BYTES);
+    lines.insert(30, at_limit.into_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rec.txt");
+    std::fs::write(&path, join(&lines)).unwrap();
+    for strict in [true, false] {
+        let j = Journal::open(&dir.path().join(format!("journal-{strict}"))).unwrap();
+        let mut w = j.writer().unwrap();
+        let opts = ImportOptions {
+            strict,
+            ..ImportOptions::default()
+        };
+        match binance::import(&mut w, &path, &opts) {
+            Err(ImportError::Malformed { line: 21, detail }) if strict => {
+                assert!(detail.contains("longer than"), "{detail}")
+            }
+            Ok((_, stats)) if !strict => {
+                assert_eq!(stats.malformed, 1, "{}", stats.summary());
+                assert_eq!(stats.malformed_lines[0].0, 21);
+                assert_eq!(stats.lines, 102);
+                assert_eq!(stats.unknown_streams, 1);
+            }
+            other => panic!("strict {strict}: {:?}", other.map(|(_, s)| s.summary())),
+        }
+    }
 }
