@@ -1206,7 +1206,7 @@ fn a_binance_line_longer_than_the_limit_is_malformed_and_not_held_in_memory() {
     lines.insert(20, long.into_bytes());
     // And one exactly at the limit, which is read.
     let mut at_limit =
-        format!(r#"1723161254206652067 {{"stream":"btcusdt@aggTrade","data":{{"pad":""}}}}"#);
+        r#"1723161254206652067 {"stream":"btcusdt@aggTrade","data":{"pad":""}}"#.to_string();
     let fill = binance::MAX_LINE_BYTES - at_limit.len();
     at_limit.insert_str(at_limit.len() - 3, &"b".repeat(fill));
     assert_eq!(at_limit.len(), binance::MAX_LINE_BYTES);
