@@ -23,6 +23,7 @@ mod live;
 mod live_process;
 mod live_venue;
 mod model_backtest;
+mod mutate;
 mod postmortem;
 mod predictor;
 mod replay;

@@ -26,6 +26,10 @@ use std::str::FromStr;
 const SHOWN_MALFORMED: usize = 20;
 /// Depth diffs held while waiting for a snapshot; beyond this the snapshot is surely missing.
 const MAX_BUFFERED: usize = 1_000_000;
+/// No record comes near this (a 5,000-level snapshot is about 300 KB); a longer line is skipped
+/// as malformed without being held in memory, so a file without newlines (not a recording, or
+/// a damaged gzip stream) cannot exhaust it.
+pub const MAX_LINE_BYTES: usize = 16 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -657,20 +661,34 @@ fn run(
     };
     let mut buf = Vec::with_capacity(4096);
     let mut line_no = 0u64;
+    let read_err = |line: u64, e: std::io::Error| ImportError::Read {
+        path: path.display().to_string(),
+        line,
+        detail: e.to_string(),
+    };
     loop {
         buf.clear();
-        let n = reader
+        let n = Read::by_ref(&mut reader)
+            .take(MAX_LINE_BYTES as u64 + 1)
             .read_until(b'\n', &mut buf)
-            .map_err(|e| ImportError::Read {
-                path: path.display().to_string(),
-                line: line_no,
-                detail: e.to_string(),
-            })?;
+            .map_err(|e| read_err(line_no, e))?;
         if n == 0 {
             break;
         }
         line_no += 1;
         rb.stats.lines += 1;
+        if buf.len() > MAX_LINE_BYTES && buf.last() != Some(&b'\n') {
+            reader
+                .skip_until(b'\n')
+                .map_err(|e| read_err(line_no - 1, e))?;
+            malformed(
+                &mut rb.stats,
+                opts,
+                line_no,
+                format!("the line is longer than {MAX_LINE_BYTES} bytes; no record is that large"),
+            )?;
+            continue;
+        }
         let text = match std::str::from_utf8(&buf) {
             Ok(t) => t.trim_end(),
             Err(_) => {
