@@ -351,3 +351,19 @@ fn jsonl_export_import_export_is_byte_identical() {
 fn imported_small() -> (tempfile::TempDir, Journal) {
     journal_with(50)
 }
+
+#[test]
+fn an_unknown_block_layout_is_refused_naming_both() {
+    let (_d, j) = journal_with(100);
+    let tree = j.raw_events();
+    let (k, v) = tree.first().unwrap().unwrap();
+    let mut b = v.to_vec();
+    b[0] = 9;
+    tree.insert(k, b).unwrap();
+    let err = j.read(0).unwrap().find_map(|e| e.err()).unwrap();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("format version 9") && msg.contains(&format!("version {}", codec::COMPRESSED)),
+        "{msg}"
+    );
+}
