@@ -128,10 +128,8 @@ pub fn repeat_recording(src: &Path, n: u64, out: &Path) -> std::io::Result<u64> 
     let (snaps, rest): (Vec<&String>, Vec<&String>) =
         lines.iter().partition(|l| l.contains("\"lastUpdateId\":"));
     let file = std::fs::File::create(out)?;
-    let mut w = BufWriter::with_capacity(
-        1 << 20,
-        GzEncoder::new(file, flate2::Compression::fast()),
-    );
+    let mut w =
+        BufWriter::with_capacity(1 << 20, GzEncoder::new(file, flate2::Compression::fast()));
     let mut written = 0;
     for k in 0..n {
         let dt = sp.time_ns * k as i64;
