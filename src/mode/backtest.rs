@@ -259,7 +259,9 @@ struct Sim<'w> {
     /// Prediction responses in flight: (due, order) -> (request seq, response).
     answers: BTreeMap<(i64, u64), (u64, PredictionResponse)>,
     answers_n: u64,
-    /// Journal seqs of our orders and cancels, by client order id, for `cause` links.
+    /// Journal seqs of our orders and cancels, by client order id, for `cause` links. An order
+    /// is forgotten at its last report (a reject, a cancel, the fill that leaves nothing): the
+    /// simulated venue reports nothing more about it, so the maps hold only live orders.
     placed: BTreeMap<u64, u64>,
     canceled: BTreeMap<u64, u64>,
     summary: Summary,
@@ -313,7 +315,10 @@ impl Sim<'_> {
                     self.venue.submit(ts, p);
                 }
                 Output::CancelOrder(c) => {
-                    self.canceled.insert(c.cid, e.seq);
+                    // A cancel of an order already done gets no report: nothing to link.
+                    if self.placed.contains_key(&c.cid) {
+                        self.canceled.insert(c.cid, e.seq);
+                    }
                     self.venue.cancel(ts, c.cid);
                 }
                 Output::PredictionRequest(r) if self.closing => {
@@ -414,6 +419,16 @@ impl Sim<'_> {
                         Input::Fill(f) => self.placed.get(&f.cid).copied(),
                         _ => None,
                     };
+                    let done = match &r.input {
+                        Input::OrderCanceled(c) => Some(c.cid),
+                        Input::OrderReject(x) => Some(x.cid),
+                        Input::Fill(f) if f.leaves_qty.is_zero() => Some(f.cid),
+                        _ => None,
+                    };
+                    if let Some(cid) = done {
+                        self.placed.remove(&cid);
+                        self.canceled.remove(&cid);
+                    }
                     self.deliver(t, Some(r.venue_ts), cause, r.input)?;
                 }
                 2 => {

@@ -52,8 +52,11 @@ pub struct Markouts {
     horizons: Vec<Horizon>,
     /// The mid after the previous market entry: the price that held until the current one.
     mid: Option<Decimal>,
-    fills: Vec<FillMarks>,
-    /// Per horizon, the fills not yet scored, as (index into `fills`, due), in due order.
+    /// The fills not yet taken, each with how many of its horizons are still open.
+    fills: VecDeque<(FillMarks, usize)>,
+    /// The number of fills taken from the front of `fills` (`take_settled`).
+    taken: usize,
+    /// Per horizon, the fills not yet scored, as (index among all fills, due), in due order.
     pending: Vec<VecDeque<(usize, i64)>>,
     last_ts: i64,
 }
@@ -63,7 +66,8 @@ impl Markouts {
         Markouts {
             horizons: horizons.to_vec(),
             mid: None,
-            fills: Vec::new(),
+            fills: VecDeque::new(),
+            taken: 0,
             pending: horizons.iter().map(|_| VecDeque::new()).collect(),
             last_ts: i64::MIN,
         }
@@ -78,7 +82,10 @@ impl Markouts {
         for (h, queue) in self.pending.iter_mut().enumerate() {
             while queue.front().is_some_and(|(_, due)| *due < ts) {
                 if let Some((i, _)) = queue.pop_front() {
-                    let f = &mut self.fills[i];
+                    let Some((f, open)) = self.fills.get_mut(i - self.taken) else {
+                        continue;
+                    };
+                    *open -= 1;
                     f.marks[h] = Mark::Scored {
                         mid,
                         bps: markout_bps(f.side, f.price, mid),
@@ -98,24 +105,39 @@ impl Markouts {
                 self.mid = Some((b + a) / Decimal::TWO);
             }
         } else if let Body::Input(Input::Fill(f)) = &e.body {
-            let i = self.fills.len();
-            self.fills.push(FillMarks {
-                seq: e.seq,
-                ts_ns: e.ts_ns,
-                side: f.side,
-                price: f.price,
-                qty: f.qty,
-                marks: vec![Mark::NoData; self.horizons.len()],
-            });
+            let i = self.taken + self.fills.len();
+            self.fills.push_back((
+                FillMarks {
+                    seq: e.seq,
+                    ts_ns: e.ts_ns,
+                    side: f.side,
+                    price: f.price,
+                    qty: f.qty,
+                    marks: vec![Mark::NoData; self.horizons.len()],
+                },
+                self.horizons.len(),
+            ));
             for (h, queue) in self.pending.iter_mut().enumerate() {
                 queue.push_back((i, e.ts_ns.saturating_add(self.horizons[h].ns)));
             }
         }
     }
 
-    /// Scores what the data reaches; the rest stays `NoData`.
+    /// Takes, in journal order, the fills scored at every horizon so far (stopping at the first
+    /// that is not), so a reader that wants only some fills need not hold them all. The fills
+    /// taken are not in `finish`'s answer.
+    pub fn take_settled(&mut self, mut f: impl FnMut(FillMarks)) {
+        while self.fills.front().is_some_and(|(_, open)| *open == 0) {
+            if let Some((m, _)) = self.fills.pop_front() {
+                self.taken += 1;
+                f(m);
+            }
+        }
+    }
+
+    /// Scores what the data reaches; the rest stays `NoData`. The fills not taken, in order.
     pub fn finish(mut self) -> Vec<FillMarks> {
         self.settle(self.last_ts.saturating_add(1));
-        self.fills
+        self.fills.into_iter().map(|(m, _)| m).collect()
     }
 }

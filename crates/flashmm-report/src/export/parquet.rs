@@ -19,6 +19,11 @@ use std::sync::Arc;
 pub const PRECISION: u8 = 38;
 pub const SCALE: i8 = 18;
 const BATCH: usize = 65_536;
+/// Rows held as values before they go to the writer, which encodes them into the open row group.
+/// A multiple of the writer's 1,024-row mini-batches, so the pages (and the bytes) come out as if
+/// the whole row group had been handed over at once; the values of a wide table's 64 Ki rows
+/// would take tens of MB, per table.
+const CHUNK: usize = 8_192;
 
 fn data_type(t: Ty) -> DataType {
     match t {
@@ -78,13 +83,13 @@ impl<W: Write + Send> ParquetSink<W> {
             table,
             schema,
             writer,
-            buf: Vec::with_capacity(1024),
+            buf: Vec::with_capacity(CHUNK),
         })
     }
 
     pub fn row(&mut self, row: Vec<Val>) -> Result<(), ReportError> {
         self.buf.push(row);
-        if self.buf.len() >= BATCH {
+        if self.buf.len() >= CHUNK {
             self.flush()?;
         }
         Ok(())

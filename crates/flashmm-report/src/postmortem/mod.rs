@@ -24,7 +24,7 @@ use flashmm_core::position::Position;
 use flashmm_journal::stream::session_stream;
 use flashmm_journal::Journal;
 use rust_decimal::Decimal;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Which fills to study.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,16 +80,63 @@ struct Scored {
     position_after: Decimal,
 }
 
-/// Reads the fills of the session, with their markouts, in journal order.
+/// The fills `score` kept, and what it counted of the others.
+struct Kept {
+    /// With their rank under `Select::Worst`, in the order they are reported.
+    chosen: Vec<(Scored, Option<usize>)>,
+    fills_in_session: usize,
+    unscored_at_rank: usize,
+}
+
+/// Reads the fills of the session with their markouts, keeping only those `select` picks: a
+/// fill is judged as soon as its last horizon is scored, so under `Worst(n)` and `Fill` memory
+/// holds the fills still within their horizons and the n worst so far, not every fill.
 fn score(
     journal: &Journal,
     session: u64,
     horizons: &[Horizon],
-) -> Result<Vec<Scored>, ReportError> {
+    select: Select,
+    rank_idx: usize,
+) -> Result<Kept, ReportError> {
     let mut book = Book::new();
     let mut markouts = Markouts::new(horizons);
     let mut position = Position::default();
-    let mut fills = Vec::new();
+    // The fills (and the position after each) that `markouts` has not handed back yet.
+    let mut fills: VecDeque<(Fill, Decimal)> = VecDeque::new();
+    let mut all: Vec<Scored> = Vec::new();
+    // Scored fills first, lowest markout first; fills with no data at the ranking horizon
+    // cannot be judged and come last; ties go to the earlier fill.
+    let mut worst: BTreeMap<(bool, Decimal, u64), Scored> = BTreeMap::new();
+    let (mut n, mut unscored) = (0usize, 0usize);
+    let mut judge = |marks: FillMarks, fills: &mut VecDeque<(Fill, Decimal)>| {
+        let Some((fill, position_after)) = fills.pop_front() else {
+            return;
+        };
+        n += 1;
+        let m = marks.marks[rank_idx].bps();
+        if m.is_none() {
+            unscored += 1;
+        }
+        let s = Scored {
+            marks,
+            fill,
+            position_after,
+        };
+        match select {
+            Select::All => all.push(s),
+            Select::Fill(seq) => {
+                if s.marks.seq == seq {
+                    all.push(s);
+                }
+            }
+            Select::Worst(keep) => {
+                worst.insert((m.is_none(), m.unwrap_or_default(), s.marks.seq), s);
+                if worst.len() > keep {
+                    worst.pop_last();
+                }
+            }
+        }
+    };
     for e in session_stream(journal, session)? {
         let e: Entry = e?;
         book.apply_entry(&e);
@@ -97,22 +144,31 @@ fn score(
         match &e.body {
             Body::Input(Input::Fill(f)) => {
                 position.apply_fill(f.side, f.price, f.qty, f.fee);
-                fills.push((f.clone(), position.qty()));
+                fills.push_back((f.clone(), position.qty()));
             }
             Body::Input(Input::PositionSync(p)) => position.adopt(p.qty, p.avg_price),
             _ => {}
         }
+        if e.body.is_market() {
+            markouts.take_settled(|m| judge(m, &mut fills));
+        }
     }
-    Ok(markouts
-        .finish()
-        .into_iter()
-        .zip(fills)
-        .map(|(marks, (fill, position_after))| Scored {
-            marks,
-            fill,
-            position_after,
-        })
-        .collect())
+    for m in markouts.finish() {
+        judge(m, &mut fills);
+    }
+    let chosen = match select {
+        Select::All | Select::Fill(_) => all.into_iter().map(|s| (s, None)).collect(),
+        Select::Worst(_) => worst
+            .into_values()
+            .enumerate()
+            .map(|(r, s)| (s, Some(r + 1)))
+            .collect(),
+    };
+    Ok(Kept {
+        chosen,
+        fills_in_session: n,
+        unscored_at_rank: unscored,
+    })
 }
 
 pub fn run(journal: &Journal, opts: &Options) -> Result<Postmortem, ReportError> {
@@ -151,41 +207,15 @@ pub fn run(journal: &Journal, opts: &Options) -> Result<Postmortem, ReportError>
     };
     let picked = select::pick(journal, session)?;
     let id = picked.info.id;
-    let scored = score(journal, id, &horizons)?;
-    let unscored_at_rank = scored
-        .iter()
-        .filter(|s| s.marks.marks[rank_idx] == Mark::NoData)
-        .count();
-    let mut chosen: Vec<(usize, Option<usize>)> = match opts.select {
-        Select::All => (0..scored.len()).map(|i| (i, None)).collect(),
-        Select::Fill(seq) => scored
-            .iter()
-            .position(|s| s.marks.seq == seq)
-            .map(|i| vec![(i, None)])
-            .unwrap_or_default(),
-        Select::Worst(n) => {
-            let mut order: Vec<usize> = (0..scored.len()).collect();
-            // Scored fills first, lowest markout first; fills with no data at the ranking
-            // horizon cannot be judged and come last; ties go to the earlier fill.
-            order.sort_by(|&a, &b| {
-                let key = |i: usize| {
-                    let m = scored[i].marks.marks[rank_idx].bps();
-                    (m.is_none(), m.unwrap_or_default(), scored[i].marks.seq)
-                };
-                key(a).cmp(&key(b))
-            });
-            order
-                .into_iter()
-                .take(n)
-                .enumerate()
-                .map(|(r, i)| (i, Some(r + 1)))
-                .collect()
-        }
-    };
+    let Kept {
+        chosen,
+        fills_in_session,
+        unscored_at_rank,
+    } = score(journal, id, &horizons, opts.select, rank_idx)?;
     let wanted: BTreeMap<u64, usize> = chosen
         .iter()
         .enumerate()
-        .map(|(k, (i, _))| (scored[*i].marks.seq, k))
+        .map(|(k, (s, _))| (s.marks.seq, k))
         .collect();
     let longest = horizons.last().map_or(30_000_000_000, |h| h.ns);
     let pre = (longest / 3).max(5_000_000_000);
@@ -193,8 +223,7 @@ pub fn run(journal: &Journal, opts: &Options) -> Result<Postmortem, ReportError>
     let contexts = context::gather(journal, id, &wanted, pre, post)?;
     let mut cache = chain::Cache::default();
     let mut fills = Vec::with_capacity(chosen.len());
-    for (k, (i, rank)) in chosen.drain(..).enumerate() {
-        let s = &scored[i];
+    for (k, (s, rank)) in chosen.into_iter().enumerate() {
         let entry = journal
             .get(s.marks.seq)?
             .ok_or(ReportError::NoEntry(s.marks.seq))?;
@@ -212,10 +241,10 @@ pub fn run(journal: &Journal, opts: &Options) -> Result<Postmortem, ReportError>
         fills.push(FillStudy {
             seq: s.marks.seq,
             ts_ns: s.marks.ts_ns,
-            fill: s.fill.clone(),
+            fill: s.fill,
             rank,
             position_after: s.position_after,
-            marks: s.marks.marks.clone(),
+            marks: s.marks.marks,
             chain,
             context,
             hints,
@@ -226,7 +255,7 @@ pub fn run(journal: &Journal, opts: &Options) -> Result<Postmortem, ReportError>
         horizons,
         rank_by,
         select: opts.select,
-        fills_in_session: scored.len(),
+        fills_in_session,
         unscored_at_rank,
         fills,
     })
