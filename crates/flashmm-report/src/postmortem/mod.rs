@@ -80,6 +80,21 @@ struct Scored {
     position_after: Decimal,
 }
 
+impl Postmortem {
+    /// Why fills have no data: for a session that stopped early, its prices end with it.
+    fn no_data_why(&self) -> &'static str {
+        if self.unscored_at_rank == 0 {
+            ""
+        } else if self.picked.unfinished() {
+            " (the session stopped there: a markout that needs a price after its last entry is not available, never taken from later data)"
+        } else if self.picked.reach.as_ref().is_some_and(|r| !r.complete()) {
+            " (the run stopped before the end of its data: a markout that needs a price after that is not available)"
+        } else {
+            ""
+        }
+    }
+}
+
 /// Reads the fills of the session, with their markouts, in journal order.
 fn score(
     journal: &Journal,
