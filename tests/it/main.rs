@@ -29,5 +29,6 @@ mod replay;
 mod report;
 mod risk;
 mod secrets;
+mod sessions;
 mod sim;
 mod venue;
