@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Subcommand, ValueEnum};
 use flashmm_core::event::{when, Symbol};
 use flashmm_journal::binance::{self, ImportOptions};
+use flashmm_journal::stream::{market_reach, MarketReach};
 use flashmm_journal::{jsonl, Verified};
 use std::io::Write;
 use std::path::PathBuf;
@@ -82,7 +83,11 @@ pub(super) enum JournalCmd {
         /// file per table, or a file ending in .csv or .parquet when --kinds names one table.
         out: Option<PathBuf>,
     },
-    /// List sessions with their entry counts and time ranges.
+    /// List sessions: entry counts, the seqs and times each covers, the market entries a backtest
+    /// or replay read of its source (`FROM..TO of FROM..LAST` if it stopped short), and the
+    /// status. A session with no end is `unfinished (no session end: killed or crashed)`: its
+    /// range is what it journaled before it stopped. --json adds `finished`, `state` and
+    /// `market` (`session`, `from_seq`, `to_seq` as recorded, `last`, `read_to`, `complete`).
     Ls {
         #[arg(long)]
         json: bool,
@@ -220,39 +225,82 @@ pub(super) fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32>
         JournalCmd::Ls { json } => {
             let journal = open(dir)?;
             let sessions = journal.sessions()?;
+            let mut reach = Vec::with_capacity(sessions.len());
+            for s in &sessions {
+                reach.push(market_reach(&journal, s)?);
+            }
             if json {
-                println!("{}", serde_json::to_string(&sessions)?);
+                let mut out = Vec::with_capacity(sessions.len());
+                for (s, r) in sessions.iter().zip(&reach) {
+                    let mut v = serde_json::to_value(s)?;
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("finished".into(), s.finished().into());
+                        o.insert("state".into(), s.state().into());
+                        o.insert(
+                            "market".into(),
+                            match r {
+                                Some(r) => {
+                                    let mut m = serde_json::to_value(r)?;
+                                    if let Some(m) = m.as_object_mut() {
+                                        m.insert("complete".into(), r.complete().into());
+                                    }
+                                    m
+                                }
+                                None => serde_json::Value::Null,
+                            },
+                        );
+                    }
+                    out.push(v);
+                }
+                println!("{}", serde_json::Value::Array(out));
                 return Ok(0);
             }
             if sessions.is_empty() {
                 println!("journal {} is empty; try `flashmm backtest --predictor rules` or `flashmm journal import`", dir.display());
                 return Ok(0);
             }
+            let market: Vec<String> = reach.iter().map(|r| market_column(r.as_ref())).collect();
+            let mw = market.iter().map(|m| m.len()).max().unwrap_or(0).max(6);
+            // We hold the lock, so no process is still writing a session with no end.
+            let status: Vec<String> = sessions
+                .iter()
+                .map(|s| match s.status {
+                    None => s.state(),
+                    Some(_) => s.status_word().into(),
+                })
+                .collect();
+            let sw = status.iter().map(|m| m.len()).max().unwrap_or(0).max(6);
             let mut out = std::io::stdout().lock();
             writeln!(
                 out,
-                "{:>7}  {:<8}  {:>9}  {:<17}  {:<24}  {:<24}  {:<11}  label",
-                "session", "mode", "entries", "seqs", "from", "to", "status"
+                "{:>7}  {:<8}  {:>9}  {:<17}  {:<24}  {:<24}  {:<mw$}  {:<sw$}  label",
+                "session", "mode", "entries", "seqs", "from", "to", "market", "status"
             )?;
-            for s in sessions {
-                let status = match &s.status {
-                    // We hold the lock, so no process is still writing it.
-                    None => "unfinished".to_string(),
-                    Some(flashmm_core::event::SessionStatus::Completed) => "completed".into(),
-                    Some(flashmm_core::event::SessionStatus::Interrupted) => "interrupted".into(),
-                    Some(flashmm_core::event::SessionStatus::Failed(_)) => "failed".into(),
-                };
+            for ((s, m), st) in sessions.iter().zip(&market).zip(&status) {
                 writeln!(
                     out,
-                    "{:>7}  {:<8}  {:>9}  {:<17}  {:<24}  {:<24}  {:<11}  {}",
+                    "{:>7}  {:<8}  {:>9}  {:<17}  {:<24}  {:<24}  {:<mw$}  {:<sw$}  {}",
                     s.id,
                     s.mode.as_str(),
                     s.entries,
                     format!("{}..{}", s.first_seq, s.last_seq),
                     when::format(s.first_ts),
                     when::format(s.last_ts),
-                    status,
+                    m,
+                    st,
                     s.label
+                )?;
+            }
+            let unfinished: Vec<String> = sessions
+                .iter()
+                .filter(|s| !s.finished())
+                .map(|s| s.id.to_string())
+                .collect();
+            if !unfinished.is_empty() {
+                writeln!(
+                    out,
+                    "unfinished: {}; from, to and market are what was journaled before the stop; `flashmm report` reads the newest finished session unless --session names one of these",
+                    unfinished.join(", ")
                 )?;
             }
             Ok(0)
@@ -278,5 +326,21 @@ pub(super) fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32>
                 }
             }
         }
+    }
+}
+
+/// The market seqs a session read of another's (a backtest's, a replay's): `FROM..TO`, with
+/// `of FROM..LAST` when it stopped before the last market entry of its range; `-` for a session
+/// that journals its own.
+fn market_column(r: Option<&MarketReach>) -> String {
+    let Some(r) = r else { return "-".into() };
+    let range = |to: Option<u64>| match to {
+        Some(t) => format!("{}..{t}", r.from_seq),
+        None => "none".into(),
+    };
+    if r.complete() {
+        range(r.read_to)
+    } else {
+        format!("{} of {}", range(r.read_to), range(r.last))
     }
 }

@@ -8,7 +8,10 @@ use std::path::PathBuf;
 
 #[derive(Args)]
 pub(super) struct PostmortemCmd {
-    /// The session (default: the newest with decisions; with --fill, the fill's own session).
+    /// The session (default: as for `flashmm report`, the newest finished one with decisions,
+    /// passing over newer unfinished ones with a note on stderr; with --fill, the fill's own
+    /// session). An unfinished session (killed or crashed) is labelled UNFINISHED and read only
+    /// up to its last entry: a markout that needs a price after it is "no data".
     #[arg(long, value_name = "ID")]
     session: Option<u64>,
     /// Only the N fills with the lowest markout at the --rank-by horizon (default: every fill).
@@ -33,7 +36,12 @@ pub(super) struct PostmortemCmd {
 
 #[derive(Args)]
 pub(super) struct ReportCmd {
-    /// The session (default: the newest with decisions).
+    /// The session. Default: the newest finished session with decisions (a backtest, replay,
+    /// live or paper run; not an import or a probe). A newer session with no end (killed or
+    /// crashed) is passed over, with a note on stderr naming it; if no session is finished, the
+    /// newest unfinished one is read. An unfinished session, named or not, is labelled
+    /// UNFINISHED and read only up to its last entry: its range, PnL, markouts and charts use no
+    /// market data after it, and the position is marked at the last price at or before it.
     #[arg(long, value_name = "ID")]
     session: Option<u64>,
     /// Also write a self-contained HTML page with the charts (inline SVG, no scripts).
@@ -66,6 +74,9 @@ pub(super) fn run_postmortem(dir: &std::path::Path, c: PostmortemCmd) -> Result<
         rank_by,
     };
     let pm = postmortem::run(&journal, &opts)?;
+    if let Some(note) = &pm.picked.note {
+        eprintln!("{note}");
+    }
     if let Some(path) = &c.html {
         write_html(path, &pm.to_html())?;
     }
@@ -80,6 +91,9 @@ pub(super) fn run_postmortem(dir: &std::path::Path, c: PostmortemCmd) -> Result<
 pub(super) fn run_report(dir: &std::path::Path, c: ReportCmd) -> Result<i32> {
     let journal = open(dir)?;
     let r = flashmm_report::session::read(&journal, c.session)?;
+    if let Some(note) = &r.picked.note {
+        eprintln!("{note}");
+    }
     if let Some(path) = &c.html {
         write_html(path, &r.to_html())?;
     }

@@ -569,6 +569,7 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
             ),
         ),
     };
+    let start_seq = writer.next_seq();
     let session = writer.begin(
         first_ts,
         SessionStart {
@@ -614,6 +615,9 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
     let mut progress = crate::mode::progress::Progress::new("backtest", to_seq - from_seq + 1);
     let mut n = 0u64;
     let mut last_ts = first_ts;
+    // The last market entry given to the core; the session's end names it (its own start if
+    // none), so a reader stops the market where the run did, not at the end of the data.
+    let mut read_to = start_seq;
     let mut result: Result<(), BacktestError> = Ok(());
     for e in journal.read_ahead(from_seq)? {
         let e = match e {
@@ -631,6 +635,7 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
         }
         n += 1;
         last_ts = e.ts_ns;
+        read_to = e.seq;
         let t = n.is_multiple_of(LATENCY_SAMPLE).then(Instant::now);
         if let Err(err) = sim.on_market(&e) {
             result = Err(err);
@@ -654,11 +659,12 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
     if let Err(err) = result {
         // Leave a closed, failed session behind rather than an open one.
         let note = format!("{n} market entries before the failure");
-        let _ = sim.writer.end(
+        let _ = sim.writer.end_after(
             session,
             end_ts,
             SessionStatus::Failed(err.to_string()),
             note,
+            Some(read_to),
         );
         let _ = sim.writer.flush(false);
         return Err(err);
@@ -671,7 +677,13 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
     let engine = sim.engine.stats().clone();
     let (cost_usd, stopped) = (sim.cost_usd, sim.stopped.clone());
     let summary = sim.summary;
-    writer.end(session, end_ts, SessionStatus::Completed, note)?;
+    writer.end_after(
+        session,
+        end_ts,
+        SessionStatus::Completed,
+        note,
+        Some(read_to),
+    )?;
     writer.flush(false)?;
     Ok(Outcome {
         session,

@@ -11,7 +11,7 @@ use super::backtest::{self, BacktestArgs, BacktestError, Data, Outcome, Predicto
 use flashmm_core::config::{Config, ConfigError};
 use flashmm_core::event::{Body, Entry, Mode, Output, Source};
 use flashmm_core::{Cause, Emitted, Engine};
-use flashmm_journal::stream::session_stream;
+use flashmm_journal::stream::{market_reach, session_stream};
 
 /// The shipped recorded session (a backtest with the model played by the local fake), next to
 /// the Binance recording it trades on.
@@ -348,6 +348,17 @@ pub fn what_if(
             to_seq,
         }) => (*session, *from_seq, *to_seq),
         _ => (parent.id, parent.first_seq, parent.last_seq),
+    };
+    // Only the market entries the parent read: a parent killed, or stopped at its cost cap,
+    // part way is compared with a rerun over the same stretch, not over the rest of the data.
+    let to_seq = match market_reach(&journal, parent)? {
+        Some(r) if !r.complete() => r.read_to.ok_or_else(|| {
+            ReplayError::Choose(format!(
+                "session {} read no market entries before it stopped; there is nothing to rerun",
+                parent.id
+            ))
+        })?,
+        _ => to_seq,
     };
     let mut original = SessionReport::new(cfg.predict.horizon_s);
     for e in session_stream(&journal, parent.id)? {

@@ -30,5 +30,6 @@ mod replay;
 mod report;
 mod risk;
 mod secrets;
+mod sessions;
 mod sim;
 mod venue;

@@ -73,6 +73,46 @@ async fn an_azure_backtest_needs_a_cap_stops_at_it_and_replays_from_the_recordin
     // Every answer the model gave (and was paid for) is in the session, even the one in flight
     // when the cap stopped the run.
     assert!(v["predictions"].as_u64().unwrap() as usize >= calls, "{v}");
+    // Read back from the journal, the capped run (session 2) ends where it stopped, not at the
+    // end of the data: the same summary as the run printed, and its decisions replay.
+    let cli = |args: &[&str]| {
+        let mut a = vec!["--journal".to_string(), j.clone()];
+        a.extend(args.iter().map(|s| s.to_string()));
+        a
+    };
+    let report = json(
+        &flashmm(
+            cli(&["report", "--json", "--session", "2"]),
+            fake.endpoint(),
+        )
+        .await,
+    );
+    assert!(
+        report["label"].as_str().unwrap().contains("azure"),
+        "{report}"
+    );
+    for key in [
+        "events",
+        "fills",
+        "pnl",
+        "final_mid",
+        "predictions",
+        "markout_bps",
+    ] {
+        assert_eq!(report["summary"][key], v[key], "{key}");
+    }
+    assert_eq!(report["market_read"]["complete"], false, "{report}");
+    assert!(report["caveat"]
+        .as_str()
+        .unwrap()
+        .contains("stopped before the end of its data"));
+    let replay = flashmm(cli(&["replay", "--session", "2"]), fake.endpoint()).await;
+    assert!(
+        replay.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&replay.stdout),
+        String::from_utf8_lossy(&replay.stderr)
+    );
 
     // A generous cap runs to the end; then the same answers are served from the journal.
     let live = json(

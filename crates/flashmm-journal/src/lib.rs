@@ -20,7 +20,7 @@ mod writer;
 
 use lock::{take_lock, Lock};
 use reader::READ_AHEAD_CHUNK;
-pub use reader::{ReadAhead, Reader};
+pub use reader::{ReadAhead, ReadBack, Reader};
 use sessions::{decode_info, encode_info, new_info, touch};
 pub use writer::Writer;
 
@@ -99,6 +99,37 @@ pub struct SessionInfo {
     pub last_ts: i64,
     /// `None` while the session is open (or if it stopped without a `SessionEnd`).
     pub status: Option<SessionStatus>,
+}
+
+/// What `SessionInfo::state` says of a session with no end. Whoever reads a journal holds its
+/// lock, so no process is still writing it: the one that was stopped without closing it.
+pub const UNFINISHED: &str = "unfinished (no session end: killed or crashed)";
+
+impl SessionInfo {
+    /// Whether the session has its `SessionEnd` (completed, interrupted or failed).
+    pub fn finished(&self) -> bool {
+        self.status.is_some()
+    }
+
+    /// One word: completed, interrupted, failed or unfinished.
+    pub fn status_word(&self) -> &'static str {
+        match &self.status {
+            None => "unfinished",
+            Some(SessionStatus::Completed) => "completed",
+            Some(SessionStatus::Interrupted) => "interrupted",
+            Some(SessionStatus::Failed(_)) => "failed",
+        }
+    }
+
+    /// The status in words: `status_word`, with why for a failure and what it means for a
+    /// session with no end (`UNFINISHED`).
+    pub fn state(&self) -> String {
+        match &self.status {
+            None => UNFINISHED.into(),
+            Some(SessionStatus::Failed(why)) => format!("failed: {why}"),
+            Some(_) => self.status_word().into(),
+        }
+    }
 }
 
 fn be(n: u64) -> [u8; 8] {
@@ -498,6 +529,16 @@ impl Journal {
             from: from_seq,
             failed: false,
         })
+    }
+
+    /// Entries from `from_seq` backward, in falling seq order.
+    pub fn read_back(&self, from_seq: u64) -> ReadBack {
+        ReadBack {
+            blocks: self.store.events.range(..=be(from_seq)),
+            buf: Vec::new(),
+            from: from_seq,
+            failed: false,
+        }
     }
 
     /// Like `read`, but blocks are decoded on a second thread while the caller works.

@@ -50,6 +50,51 @@ impl Iterator for Reader {
     }
 }
 
+/// Entries from a seq backward, in falling seq order: for finding the last entry of a kind
+/// without reading everything before it.
+pub struct ReadBack {
+    pub(crate) blocks: sled::Iter,
+    pub(crate) buf: Vec<Entry>,
+    pub(crate) from: u64,
+    pub(crate) failed: bool,
+}
+
+impl Iterator for ReadBack {
+    type Item = Result<Entry>;
+
+    fn next(&mut self) -> Option<Result<Entry>> {
+        loop {
+            if self.failed {
+                return None;
+            }
+            if let Some(e) = self.buf.pop() {
+                if e.seq > self.from {
+                    continue;
+                }
+                return Some(Ok(e));
+            }
+            let (k, v) = match self.blocks.next_back()? {
+                Ok(kv) => kv,
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(read_err(e)));
+                }
+            };
+            let first = match seq_of(&k) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            };
+            if let Err(e) = codec::decode_block(first, &v, &mut self.buf) {
+                self.failed = true;
+                return Some(Err(e));
+            }
+        }
+    }
+}
+
 pub(crate) const READ_AHEAD_CHUNK: usize = 1024;
 
 /// Entries decoded ahead on another thread; stops that thread when dropped.

@@ -228,6 +228,21 @@ impl Writer {
         status: SessionStatus,
         note: String,
     ) -> Result<u64> {
+        self.end_after(session, ts_ns, status, note, None)
+    }
+
+    /// Ends a session that reads market entries of another (`Source::Journal`), naming in the
+    /// end's `cause` the last market entry it read, or any seq outside the source range (its
+    /// own start, say) if it read none. Readers stop the market there
+    /// (`flashmm_journal::stream`): a run that stopped early is not read on to the end of the data.
+    pub fn end_after(
+        &mut self,
+        session: u64,
+        ts_ns: i64,
+        status: SessionStatus,
+        note: String,
+        cause: Option<u64>,
+    ) -> Result<u64> {
         let entries = self
             .open
             .get(&session)
@@ -238,7 +253,7 @@ impl Writer {
             ts_ns,
             venue_ts_ns: None,
             session,
-            cause: None,
+            cause,
             body: Body::SessionEnd(SessionEnd {
                 status,
                 entries,

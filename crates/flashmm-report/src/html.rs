@@ -11,7 +11,7 @@ table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px soli
 th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}.neg{color:#b2182b}.pos{color:#1a7837}.muted{color:#777}\
 pre{background:#f7f7f7;border:1px solid #e3e3e3;padding:8px;font-size:12px;white-space:pre-wrap;word-break:break-word}\
 svg.chart{display:block;margin:10px 0;max-width:100%;height:auto}.charts-row svg.chart{display:inline-block;margin-right:8px}\
-ul.hints li{margin:4px 0}.sub{color:#555;font-size:13px}section.fill{margin-top:28px}details{margin:6px 0}";
+ul.hints li{margin:4px 0}.sub{color:#555;font-size:13px}.warn{color:#a40000;font-weight:bold}section.fill{margin-top:28px}details{margin:6px 0}";
 
 /// One table cell.
 pub enum Cell {

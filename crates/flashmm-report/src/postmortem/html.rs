@@ -51,19 +51,28 @@ fn book_table(page: &mut Page, title: &str, b: &Option<BookView>, fill_ts: i64) 
 impl Postmortem {
     pub fn to_html(&self) -> String {
         let p = &self.picked;
-        let title = format!("Post-mortem: session {} ({})", p.info.id, p.describe());
+        let title = format!(
+            "Post-mortem: session {}{} ({})",
+            p.info.id,
+            if p.unfinished() { " UNFINISHED" } else { "" },
+            p.describe()
+        );
         let mut page = Page::new(&title);
         page.heading(1, &title, None);
+        if let Some(c) = p.caveat() {
+            page.p("warn", &c);
+        }
         page.p(
             "sub",
             &format!(
-                "{} of {} fills, ranked by markout at {} where ranked; {}. {} fills have no data {} after them.",
+                "{} of {} fills, ranked by markout at {} where ranked; {}. {} fills have no data {} after them{}.",
                 self.fills.len(),
                 self.fills_in_session,
                 self.rank_by.label(),
                 super::json::SIGN,
                 self.unscored_at_rank,
-                self.rank_by.label()
+                self.rank_by.label(),
+                self.no_data_why()
             ),
         );
         let mut head: Vec<String> = ["rank", "seq", "time (UTC)", "side", "qty", "price"]

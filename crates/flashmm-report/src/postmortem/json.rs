@@ -62,6 +62,11 @@ impl Postmortem {
             "mode": p.info.mode.as_str(),
             "label": p.info.label,
             "symbol": p.symbol(),
+            "status": p.info.status_word(),
+            "state": p.info.state(),
+            "finished": p.info.finished(),
+            "last_seq": p.info.last_seq,
+            "caveat": p.caveat(),
             "horizons": self.horizons.iter().map(|h| h.label()).collect::<Vec<_>>(),
             "rank_by": self.rank_by.label(),
             "select": match self.select {

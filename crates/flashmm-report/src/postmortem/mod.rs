@@ -88,6 +88,21 @@ struct Kept {
     unscored_at_rank: usize,
 }
 
+impl Postmortem {
+    /// Why fills have no data: for a session that stopped early, its prices end with it.
+    fn no_data_why(&self) -> &'static str {
+        if self.unscored_at_rank == 0 {
+            ""
+        } else if self.picked.unfinished() {
+            " (the session stopped there: a markout that needs a price after its last entry is not available, never taken from later data)"
+        } else if self.picked.reach.as_ref().is_some_and(|r| !r.complete()) {
+            " (the run stopped before the end of its data: a markout that needs a price after that is not available)"
+        } else {
+            ""
+        }
+    }
+}
+
 /// Reads the fills of the session with their markouts, keeping only those `select` picks: a
 /// fill is judged as soon as its last horizon is scored, so under `Worst(n)` and `Fill` memory
 /// holds the fills still within their horizons and the n worst so far, not every fill.

@@ -71,17 +71,22 @@ impl Postmortem {
         };
         let _ = writeln!(
             s,
-            "post-mortem of session {} ({}): {what}",
+            "post-mortem of session {}{} ({}): {what}",
             p.info.id,
+            if p.unfinished() { " UNFINISHED" } else { "" },
             p.describe()
         );
+        if let Some(c) = p.caveat() {
+            let _ = writeln!(s, "  {c}");
+        }
         let _ = writeln!(
             s,
-            "  {}; {} of {} fills have no data {} after them",
+            "  {}; {} of {} fills have no data {} after them{}",
             super::json::SIGN,
             self.unscored_at_rank,
             self.fills_in_session,
-            self.rank_by.label()
+            self.rank_by.label(),
+            self.no_data_why()
         );
         if self.fills.is_empty() {
             let _ = writeln!(s, "  no fills in this session");

@@ -280,9 +280,17 @@ impl SessionView {
     pub fn to_html(&self) -> String {
         let v = self.to_json();
         let p = &self.picked;
-        let title = format!("Session {} ({})", p.info.id, p.describe());
+        let title = format!(
+            "Session {}{} ({})",
+            p.info.id,
+            if p.unfinished() { " UNFINISHED" } else { "" },
+            p.describe()
+        );
         let mut page = Page::new(&title);
         page.heading(1, &title, None);
+        if let Some(c) = p.caveat() {
+            page.p("warn", &c);
+        }
         page.p(
             "sub",
             &format!(

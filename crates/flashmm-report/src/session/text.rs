@@ -22,13 +22,19 @@ impl SessionView {
         let p = &self.picked;
         let _ = writeln!(
             s,
-            "FlashMM session {} ({}): {} .. {} ({} s)",
+            "FlashMM session {}{} ({}): {} .. {} ({} s)",
             p.info.id,
+            if p.unfinished() { " UNFINISHED" } else { "" },
             p.describe(),
             when::format(self.first_ts),
             when::format(self.last_ts),
             val(&v["duration_s"])
         );
+        if let Some(c) = p.caveat() {
+            let _ = writeln!(s, "  {c}");
+        } else if let Some(m) = p.market_read() {
+            let _ = writeln!(s, "  data            {m}");
+        }
         let _ = writeln!(s, "  market events   {}", g("events"));
         let _ = writeln!(
             s,
