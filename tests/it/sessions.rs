@@ -18,7 +18,7 @@ use flashmm_journal::stream::{market_reach, session_stream};
 use flashmm_journal::{Journal, Writer};
 use flashmm_report::horizon::Horizon;
 use flashmm_report::postmortem::{self, Options, Select};
-use flashmm_report::session;
+use flashmm_report::{export, session};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use std::path::Path;
@@ -328,6 +328,22 @@ fn a_killed_backtest_reads_back_like_a_journal_that_ends_where_it_stopped() {
             }
         }
         assert!(pk.to_html().contains(r#"<p class="warn">UNFINISHED"#));
+
+        // And the CSV tables: the market the session traded against stops where it stopped.
+        let tables = export::parse_kinds(None).unwrap();
+        let (ek, er) = (
+            d.path().join(format!("ek{k}")),
+            d.path().join(format!("er{k}")),
+        );
+        export::export(&kj, Some(RUN), &tables, export::Format::Csv, &ek).unwrap();
+        export::export(&rj, Some(RUN), &tables, export::Format::Csv, &er).unwrap();
+        for t in &tables {
+            let name = format!("{}.csv", t.name());
+            assert!(
+                std::fs::read(ek.join(&name)).unwrap() == std::fs::read(er.join(&name)).unwrap(),
+                "k {k}: {name} differs"
+            );
+        }
     }
 }
 
@@ -615,4 +631,39 @@ fn a_what_if_of_a_killed_session_reruns_only_the_market_it_read_and_replay_check
     assert_eq!((o.from_seq, o.to_seq), (0, read));
     assert_eq!(o.summary.events, original.events);
     assert!(original.events < LAST_MARKET, "{}", original.events);
+}
+
+#[test]
+fn a_failed_or_interrupted_run_says_so_and_a_finished_newest_one_needs_no_note() {
+    let d = tempfile::tempdir().unwrap();
+    let j = finished(&d.path().join("j"), 1);
+    // The newest session is finished: it is the default, with nothing to say on stderr.
+    let v = session::read(&j, None).unwrap();
+    assert_eq!((v.picked.info.id, v.picked.note.as_deref()), (RUN, None));
+    assert_eq!(v.picked.caveat(), None);
+    let info = j.session(RUN).unwrap();
+    for (status, says) in [
+        (
+            SessionStatus::Failed("disk full".into()),
+            "FAILED: disk full",
+        ),
+        (SessionStatus::Interrupted, "INTERRUPTED"),
+    ] {
+        let dst = d.path().join(says.replace(' ', "_").replace(':', ""));
+        let ended = copy_then(&j, &dst, cut(info.last_seq - 1), |w| {
+            w.end_after(RUN, info.last_ts, status, String::new(), Some(LAST_MARKET))
+                .unwrap();
+        });
+        let v = session::read(&ended, None).unwrap();
+        assert_eq!(v.picked.note, None, "{says}: a finished session");
+        assert_eq!(v.picked.caveat().as_deref(), Some(says));
+        assert_eq!(
+            v.to_text().lines().nth(1),
+            Some(format!("  {says}").as_str())
+        );
+        assert_eq!(
+            v.to_json()["summary"],
+            session::read(&j, None).unwrap().to_json()["summary"]
+        );
+    }
 }
