@@ -309,14 +309,7 @@ fn parse_line(line: &str) -> Result<(i64, Parsed), String> {
     let w: WireLine = serde_json::from_str(json).map_err(|e| format!("bad JSON: {e}"))?;
     if let Some(update_id) = w.last_update_id {
         let (bids, asks) = (levels(&w.bids)?, levels(&w.asks)?);
-        bounds::update_id("snapshot lastUpdateId", update_id)?;
-        if bids.is_empty() || asks.is_empty() {
-            return Err(format!(
-                "snapshot has {} bids and {} asks; a book needs both sides",
-                bids.len(),
-                asks.len()
-            ));
-        }
+        bounds::snapshot_parts(update_id, &bids, &asks)?;
         return Ok((
             ts,
             Parsed::Snapshot {

@@ -135,14 +135,7 @@ pub fn read_head(dir: &Path) -> Option<Head> {
         return None;
     }
     let entries = lines.next()?.strip_prefix("entries ")?.parse().ok()?;
-    let hex = lines.next()?.strip_prefix("hash ")?;
-    let mut hash = [0u8; HASH_LEN];
-    if hex.len() != HASH_LEN * 2 {
-        return None;
-    }
-    for (i, b) in hash.iter_mut().enumerate() {
-        *b = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
-    }
+    let hash = super::jsonl::from_hex(lines.next()?.strip_prefix("hash ")?)?;
     Some(Head { entries, hash })
 }
 

@@ -89,7 +89,7 @@ pub fn to_hex(h: &[u8]) -> String {
     s
 }
 
-fn from_hex(s: &str) -> Option<[u8; HASH_LEN]> {
+pub(crate) fn from_hex(s: &str) -> Option<[u8; HASH_LEN]> {
     if s.len() != HASH_LEN * 2 {
         return None;
     }

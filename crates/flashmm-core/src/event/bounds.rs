@@ -86,16 +86,21 @@ pub fn update_id(what: &str, id: u64) -> Result<(), String> {
     Ok(())
 }
 
-pub fn snapshot(s: &BookSnapshot) -> Result<(), String> {
-    update_id("snapshot lastUpdateId", s.update_id)?;
-    if s.bids.is_empty() || s.asks.is_empty() {
+/// A snapshot's update id and sides, before it has a symbol (an importer may not know it yet).
+pub fn snapshot_parts(update_id: u64, bids: &[Level], asks: &[Level]) -> Result<(), String> {
+    self::update_id("snapshot lastUpdateId", update_id)?;
+    if bids.is_empty() || asks.is_empty() {
         return Err(format!(
             "snapshot has {} bids and {} asks; a book needs both sides",
-            s.bids.len(),
-            s.asks.len()
+            bids.len(),
+            asks.len()
         ));
     }
-    s.bids.iter().chain(&s.asks).try_for_each(level)
+    bids.iter().chain(asks).try_for_each(level)
+}
+
+pub fn snapshot(s: &BookSnapshot) -> Result<(), String> {
+    snapshot_parts(s.update_id, &s.bids, &s.asks)
 }
 
 pub fn delta(d: &BookDelta) -> Result<(), String> {
