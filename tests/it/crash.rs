@@ -26,9 +26,14 @@ fn long_recording(path: &std::path::Path, trades: u64) {
     common::gz(path, &lines.join("\n"));
 }
 
-/// The size of sled's log file under `<journal>/db`, which only grows while an import appends.
+/// The size of the segment files under `<journal>/blocks`, which only grow while an import
+/// appends.
 fn log_bytes(journal: &std::path::Path) -> u64 {
-    std::fs::metadata(journal.join("db").join("db")).map_or(0, |m| m.len())
+    std::fs::read_dir(journal.join("blocks")).map_or(0, |rd| {
+        rd.filter_map(|e| e.ok()?.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    })
 }
 
 #[test]
@@ -36,19 +41,19 @@ fn a_journal_killed_mid_write_reopens_intact() {
     let dir = tempfile::tempdir().unwrap();
     let rec = dir.path().join("long.gz");
     long_recording(&rec, 300_000);
-    // Each trial kills the import once sled's log file has grown to its mark. The journal is
-    // locked while the child lives, so its files are all the test can watch. A fresh journal's
-    // log is a few hundred bytes and sled writes it a 512 KiB segment at a time; this import
-    // ends with about 11 MiB. Marks from the first segment to about half way put every kill
-    // at a point in the import rather than in time, so it lands mid-write on any machine.
+    // Each trial kills the import once its segment files have grown to a mark. The journal is
+    // locked while the child lives, so its files are all the test can watch. The writer appends a
+    // block of 16,384 entries (about 100 KiB compressed) at a time, and this import ends with
+    // about 1.9 MiB; marks from the first block to about three quarters of the way put every
+    // kill at a point in the import rather than in time, so it lands mid-write on any machine.
     const KIB: u64 = 1024;
     let thresholds = [
-        512 * KIB,
-        1024 * KIB,
-        2048 * KIB,
-        3072 * KIB,
-        4096 * KIB,
-        6144 * KIB,
+        100 * KIB,
+        300 * KIB,
+        600 * KIB,
+        900 * KIB,
+        1200 * KIB,
+        1500 * KIB,
     ];
     let deadline = Duration::from_secs(60);
     let mut partial = 0;

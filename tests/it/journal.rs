@@ -167,6 +167,7 @@ fn tamper_as(j: &Journal, seq: u64, plain: bool, edit: impl Fn(&mut Vec<u8>)) {
         .unwrap()
         .unwrap();
     let first = u64::from_be_bytes(k.as_ref().try_into().unwrap());
+    let v = j.raw_block(first, &v).unwrap();
     let mut scratch = Vec::new();
     let raws = codec::split_block(first, &v, &mut scratch).unwrap();
     let mut block = vec![if plain {
@@ -272,6 +273,7 @@ fn a_truncated_block_is_an_error_with_a_seq() {
     let (_d, j) = journal_with(100);
     let tree = j.raw_events();
     let (k, v) = tree.first().unwrap().unwrap();
+    let v = j.raw_block(0, &v).unwrap();
     tree.insert(k, &v[..v.len() - 10]).unwrap();
     let err = j.read(0).unwrap().find_map(|e| e.err()).unwrap();
     assert!(matches!(err, JournalError::Corrupt { .. }), "{err}");
@@ -357,7 +359,7 @@ fn an_unknown_block_layout_is_refused_naming_both() {
     let (_d, j) = journal_with(100);
     let tree = j.raw_events();
     let (k, v) = tree.first().unwrap().unwrap();
-    let mut b = v.to_vec();
+    let mut b = j.raw_block(0, &v).unwrap();
     b[0] = 9;
     tree.insert(k, b).unwrap();
     let err = j.read(0).unwrap().find_map(|e| e.err()).unwrap();

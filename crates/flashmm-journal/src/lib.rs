@@ -1,6 +1,7 @@
 //! The journal: one sled database per directory, append-only, hash-chained.
 //!
-//! Trees: `events` (first seq of a block, big-endian -> block, see `codec`), `time`
+//! Trees: `events` (first seq of a block, big-endian -> where the block is in the segment
+//! files, see `segment`; older journals hold the block itself, see `codec`), `time`
 //! (session, second -> first seq in that second), `sessions` (id -> `SessionInfo`), `meta`.
 //! A lock file keeps a second process out. sled inserts run on a writer thread so a slow
 //! insert never stalls the caller.
@@ -11,6 +12,7 @@ pub mod jsonl;
 pub mod stream;
 
 pub mod integrity;
+pub mod segment;
 pub mod space;
 
 mod lock;
@@ -254,6 +256,8 @@ pub struct Journal {
     dir: PathBuf,
     store: Arc<Store>,
     repairs: Vec<String>,
+    /// Writers put blocks into sled itself, as releases before segment files did (tests only).
+    inline_blocks: bool,
 }
 
 impl std::fmt::Debug for Journal {
@@ -345,11 +349,13 @@ impl Journal {
             dir: dir.to_path_buf(),
             store: Arc::new(store),
             repairs: Vec::new(),
+            inline_blocks: false,
         };
         // From here an error leaves sled's handles unclosed: closing flushes, and a flush that
         // cannot write waits forever.
         let r = j
             .check_format()
+            .and_then(|()| j.trim_torn_tail(&mut repairs))
             .and_then(|()| j.check_head(damaged.as_ref().zip(kept.as_deref())))
             .and_then(|()| j.repair_sessions());
         if r.is_err() {
@@ -374,6 +380,33 @@ impl Journal {
         let mut j = j;
         j.repairs = repairs;
         Ok(j)
+    }
+
+    /// Drops the index of blocks at the end whose bytes did not survive (sled wrote their index
+    /// ahead of a power loss that took the bytes), when the head file shows they were never
+    /// flushed as durable. Anything else damaged is left for `verify` and readers to name.
+    fn trim_torn_tail(&self, repairs: &mut Vec<String>) -> Result<()> {
+        let Some(head) = integrity::read_head(&self.dir) else {
+            return Ok(());
+        };
+        let mut segments = self.segments();
+        let mut buf = Vec::new();
+        while let Some((k, v)) = self.store.events.last().map_err(read_err)? {
+            let first = seq_of(&k)?;
+            if segment::Place::decode(&v).is_none() || first < head.entries {
+                return Ok(());
+            }
+            match segments.block(first, &v, &mut buf) {
+                Err(JournalError::Corrupt { detail, .. }) => {
+                    self.store.events.remove(&k).map_err(read_err)?;
+                    repairs.push(format!(
+                        "entries from seq {first} on were never durable ({detail}); they are dropped, and every durable entry is here"
+                    ));
+                }
+                _ => return Ok(()),
+            }
+        }
+        Ok(())
     }
 
     /// The store holds at least what the head file says was durable, ending in the same hash.
@@ -510,9 +543,20 @@ impl Journal {
             return Ok(None);
         };
         let first = seq_of(&k)?;
-        let mut scratch = Vec::new();
-        let raws = codec::split_block(first, &v, &mut scratch)?;
+        let (mut raw, mut scratch) = (Vec::new(), Vec::new());
+        let block = self.segments().block(first, &v, &mut raw)?;
+        let raws = codec::split_block(first, block, &mut scratch)?;
         Ok(raws.last().map(|r| (r.seq, r.hash)))
+    }
+
+    /// Where the last block is, if it is in a segment file.
+    pub(crate) fn last_place(&self) -> Result<Option<segment::Place>> {
+        let last = self.store.events.last().map_err(read_err)?;
+        Ok(last.and_then(|(_, v)| segment::Place::decode(&v)))
+    }
+
+    fn segments(&self) -> segment::Segments {
+        segment::Segments::new(&self.dir)
     }
 
     /// Entries from `from_seq` onward, in seq order.
@@ -524,6 +568,8 @@ impl Journal {
         };
         Ok(Reader {
             blocks: self.store.events.range(be(start)..),
+            segments: self.segments(),
+            raw: Vec::new(),
             buf: Vec::new(),
             pos: 0,
             from: from_seq,
@@ -535,6 +581,8 @@ impl Journal {
     pub fn read_back(&self, from_seq: u64) -> ReadBack {
         ReadBack {
             blocks: self.store.events.range(..=be(from_seq)),
+            segments: self.segments(),
+            raw: Vec::new(),
             buf: Vec::new(),
             from: from_seq,
             failed: false,
@@ -651,11 +699,14 @@ impl Journal {
         let mut prev = [0u8; HASH_LEN];
         let mut expected_seq = 0u64;
         let mut checked = 0u64;
-        let mut scratch = Vec::new();
+        let (mut segments, mut raw, mut scratch) = (self.segments(), Vec::new(), Vec::new());
         for kv in self.store.events.iter() {
             let (k, v) = kv.map_err(read_err)?;
             let first = seq_of(&k)?;
-            let raws = match codec::split_block(first, &v, &mut scratch) {
+            let raws = match segments
+                .block(first, &v, &mut raw)
+                .and_then(|block| codec::split_block(first, block, &mut scratch))
+            {
                 Ok(r) => r,
                 Err(JournalError::Corrupt { seq, detail }) => {
                     return Ok(Verified::Broken {
@@ -705,6 +756,14 @@ impl Journal {
         Writer::new(self.clone())
     }
 
+    /// Writers of this handle store blocks inside sled, as older releases did: for tests of
+    /// what this release must still read and repair.
+    #[doc(hidden)]
+    pub fn with_inline_blocks(mut self) -> Journal {
+        self.inline_blocks = true;
+        self
+    }
+
     /// Calls `f` with each stored entry from `from_seq`, undecoded, until it returns false.
     pub fn for_each_raw(
         &self,
@@ -715,10 +774,12 @@ impl Journal {
             Some(kv) => seq_of(&kv.map_err(read_err)?.0)?,
             None => 0,
         };
-        let mut scratch = Vec::new();
+        let (mut segments, mut bytes, mut scratch) = (self.segments(), Vec::new(), Vec::new());
         for kv in self.store.events.range(be(start)..) {
             let (k, v) = kv.map_err(read_err)?;
-            for raw in codec::split_block(seq_of(&k)?, &v, &mut scratch)? {
+            let first = seq_of(&k)?;
+            let block = segments.block(first, &v, &mut bytes)?;
+            for raw in codec::split_block(first, block, &mut scratch)? {
                 if raw.seq < from_seq {
                     continue;
                 }
@@ -734,6 +795,15 @@ impl Journal {
     #[doc(hidden)]
     pub fn raw_events(&self) -> &sled::Tree {
         &self.store.events
+    }
+
+    /// The block a value of `raw_events` names, for tests that must damage a journal on purpose.
+    #[doc(hidden)]
+    pub fn raw_block(&self, first_seq: u64, value: &[u8]) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.segments()
+            .block(first_seq, value, &mut buf)
+            .map(|b| b.to_vec())
     }
 }
 

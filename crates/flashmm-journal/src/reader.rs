@@ -4,6 +4,9 @@ use super::*;
 
 pub struct Reader {
     pub(crate) blocks: sled::Iter,
+    pub(crate) segments: segment::Segments,
+    /// The current block's bytes, read from its segment.
+    pub(crate) raw: Vec<u8>,
     pub(crate) buf: Vec<Entry>,
     pub(crate) pos: usize,
     pub(crate) from: u64,
@@ -42,7 +45,11 @@ impl Iterator for Reader {
                     return Some(Err(e));
                 }
             };
-            if let Err(e) = codec::decode_block(first, &v, &mut self.buf) {
+            let decoded = self
+                .segments
+                .block(first, &v, &mut self.raw)
+                .and_then(|block| codec::decode_block(first, block, &mut self.buf));
+            if let Err(e) = decoded {
                 self.failed = true;
                 return Some(Err(e));
             }
@@ -54,6 +61,8 @@ impl Iterator for Reader {
 /// without reading everything before it.
 pub struct ReadBack {
     pub(crate) blocks: sled::Iter,
+    pub(crate) segments: segment::Segments,
+    pub(crate) raw: Vec<u8>,
     pub(crate) buf: Vec<Entry>,
     pub(crate) from: u64,
     pub(crate) failed: bool,
@@ -87,7 +96,11 @@ impl Iterator for ReadBack {
                     return Some(Err(e));
                 }
             };
-            if let Err(e) = codec::decode_block(first, &v, &mut self.buf) {
+            let decoded = self
+                .segments
+                .block(first, &v, &mut self.raw)
+                .and_then(|block| codec::decode_block(first, block, &mut self.buf));
+            if let Err(e) = decoded {
                 self.failed = true;
                 return Some(Err(e));
             }

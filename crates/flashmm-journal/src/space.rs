@@ -57,8 +57,9 @@ pub fn room(dir: &Path) -> std::io::Result<Room> {
     let Some(max) = file_size_limit() else {
         return Ok(disk);
     };
-    // sled keeps its log in one file; blobs and snapshots are files of their own, far smaller.
-    let largest = std::fs::metadata(dir.join("db/db")).map_or(0, |m| m.len());
+    // The limit is per file: sled's log, or the segment being appended to, whichever is larger.
+    let log = std::fs::metadata(dir.join("db/db")).map_or(0, |m| m.len());
+    let largest = log.max(super::segment::largest(dir));
     let file = Room {
         bytes: max.saturating_sub(largest),
         limit: Limit::FileSize,

@@ -1,11 +1,13 @@
-//! The only way to add entries: blocks are built here and inserted by a writer thread, so a
-//! slow sled insert never stalls the caller.
+//! The only way to add entries: blocks are built here, and a writer thread appends each to the
+//! newest segment file and then indexes it in sled, so a slow write never stalls the caller.
+//! A block is indexed only after its bytes are written, so sled never names bytes a failed
+//! write did not leave.
 
 use super::*;
 
 pub(crate) enum WriteOp {
     Block {
-        key: [u8; 8],
+        first_seq: u64,
         value: Vec<u8>,
         index: Vec<([u8; 16], [u8; 8])>,
         sessions: Vec<([u8; 8], Vec<u8>)>,
@@ -42,7 +44,12 @@ pub struct Writer {
 /// How often the head file follows the flushes; it is written at the end too.
 const HEAD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
-pub(crate) fn write_loop(j: Journal, rx: Receiver<WriteOp>) {
+pub(crate) fn write_loop(
+    j: Journal,
+    rx: Receiver<WriteOp>,
+    mut blocks: segment::Appender,
+    inline: bool,
+) {
     let mut failure: Option<String> = None;
     let mut written: u64 = 0;
     let mut durable_head: Option<integrity::Head> = None;
@@ -50,7 +57,7 @@ pub(crate) fn write_loop(j: Journal, rx: Receiver<WriteOp>) {
     for op in rx {
         match op {
             WriteOp::Block {
-                key,
+                first_seq,
                 value,
                 index,
                 sessions,
@@ -59,8 +66,26 @@ pub(crate) fn write_loop(j: Journal, rx: Receiver<WriteOp>) {
                 if failure.is_some() {
                     continue;
                 }
+                let stored = if inline {
+                    Ok(value)
+                } else {
+                    blocks
+                        .append(first_seq, &value)
+                        .map(|p| p.encode().to_vec())
+                };
+                let stored = match stored {
+                    Ok(v) => v,
+                    Err(e) => {
+                        j.store.failed.store(true, Ordering::SeqCst);
+                        failure = Some(format!(
+                            "cannot write to {}: {e}",
+                            segment::blocks_dir(&j.dir).display()
+                        ));
+                        continue;
+                    }
+                };
                 let r = (|| -> std::result::Result<(), sled::Error> {
-                    j.store.events.insert(key, value)?;
+                    j.store.events.insert(be(first_seq), stored)?;
                     for (k, v) in index {
                         // Keep the first seq seen for a second.
                         let _ = j.store.time.compare_and_swap(
@@ -83,15 +108,24 @@ pub(crate) fn write_loop(j: Journal, rx: Receiver<WriteOp>) {
                 }
             }
             WriteOp::Flush { fsync, head, done } => {
-                let r = match &failure {
-                    Some(f) => Err(f.clone()),
-                    None => j.store.db.flush().map_err(|e| e.to_string()).and_then(|_| {
-                        if fsync {
-                            sync_files(&j.dir).map_err(|e| e.to_string())
-                        } else {
-                            Ok(())
-                        }
+                let synced = match fsync {
+                    true => blocks.sync().map_err(|e| {
+                        format!("cannot sync {}: {e}", segment::blocks_dir(&j.dir).display())
                     }),
+                    false => Ok(()),
+                };
+                let r = match (&failure, synced) {
+                    (Some(f), _) => Err(f.clone()),
+                    (None, Err(f)) => Err(f),
+                    (None, Ok(())) => {
+                        j.store.db.flush().map_err(|e| e.to_string()).and_then(|_| {
+                            if fsync {
+                                sync_files(&j.dir).map_err(|e| e.to_string())
+                            } else {
+                                Ok(())
+                            }
+                        })
+                    }
                 };
                 if let Err(f) = &r {
                     j.store.failed.store(true, Ordering::SeqCst);
@@ -138,11 +172,21 @@ impl Writer {
             .map(|s| s.id + 1)
             .max()
             .unwrap_or(1);
+        let blocks = segment::Appender::open(&journal.dir, journal.last_place()?).map_err(|e| {
+            JournalError::Open {
+                dir: journal.dir.display().to_string(),
+                detail: format!(
+                    "cannot open a segment file in {} to write: {e}",
+                    segment::blocks_dir(&journal.dir).display()
+                ),
+            }
+        })?;
         let (tx, rx) = mpsc::sync_channel(16);
         let j = journal.clone();
+        let inline = journal.inline_blocks;
         let thread = std::thread::Builder::new()
             .name("journal-writer".into())
-            .spawn(move || write_loop(j, rx))
+            .spawn(move || write_loop(j, rx, blocks, inline))
             .map_err(|e| JournalError::Open {
                 dir: journal.dir.display().to_string(),
                 detail: format!("cannot start the writer thread: {e}"),
@@ -326,7 +370,7 @@ impl Writer {
             }
         }
         let op = WriteOp::Block {
-            key: be(self.block_first),
+            first_seq: self.block_first,
             value: {
                 let v = self.block.take()?;
                 self.unflushed += v.len() as u64;
