@@ -32,4 +32,3 @@ mod risk;
 mod secrets;
 mod sessions;
 mod sim;
-mod venue;
