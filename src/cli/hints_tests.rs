@@ -195,7 +195,7 @@ fn literals(src: &str) -> Vec<String> {
 }
 
 fn is_flag(tok: &str) -> Option<String> {
-    let t = tok.trim_start_matches(|c: char| c == '`' || c == '(' || c == '"');
+    let t = tok.trim_start_matches(['`', '(', '"']);
     let name: String = t
         .strip_prefix("--")?
         .chars()
