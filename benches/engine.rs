@@ -32,6 +32,7 @@ fn backtest_once(w: &mut flashmm_journal::Writer) -> backtest::Outcome {
     let args = BacktestArgs {
         data: Data::Journal(Some(1)),
         from: None,
+        from_until: None,
         to: None,
         predictor: PredictorChoice::Rules,
         cfg: Config::default(),

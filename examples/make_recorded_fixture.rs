@@ -65,6 +65,7 @@ fn main() -> anyhow::Result<()> {
         BacktestArgs {
             data: Data::Journal(Some(1)),
             from: None,
+            from_until: None,
             to: None,
             predictor: PredictorChoice::Azure,
             cfg,

@@ -71,6 +71,12 @@ pub(super) fn run_backtest(dir: &std::path::Path, b: BacktestCmd) -> Result<i32>
         .as_deref()
         .map(|v| when::parse("--from", v, when::Edge::Start))
         .transpose()?;
+    // A bare date names its whole day: the data has to cover some of it.
+    let from_until = b
+        .from
+        .as_deref()
+        .map(|v| when::parse("--from", v, when::Edge::End))
+        .transpose()?;
     let to =
         b.to.as_deref()
             .map(|v| when::parse("--to", v, when::Edge::End))
@@ -101,6 +107,7 @@ pub(super) fn run_backtest(dir: &std::path::Path, b: BacktestCmd) -> Result<i32>
         BacktestArgs {
             data,
             from,
+            from_until,
             to,
             predictor,
             cfg,

@@ -1,6 +1,8 @@
 //! The `flashmm` command-line schema (clap derive) and the dispatch to one module per command.
 
 mod backtest;
+#[cfg(test)]
+mod hints_tests;
 mod journal;
 mod live;
 mod predict;

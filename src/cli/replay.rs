@@ -71,13 +71,19 @@ pub(super) fn run_replay(dir: &std::path::Path, r: ReplayCmd) -> Result<i32> {
         .as_deref()
         .map(|v| when::parse("--from", v, when::Edge::Start))
         .transpose()?;
+    // A bare date names its whole day: a session has to cover some of it.
+    let from_until = r
+        .from
+        .as_deref()
+        .map(|v| when::parse("--from", v, when::Edge::End))
+        .transpose()?;
     let to =
         r.to.as_deref()
             .map(|v| when::parse("--to", v, when::Edge::End))
             .transpose()?;
     let journal = open(dir)?;
     seed_empty_journal(&journal)?;
-    let session = replay::pick_session(&journal, r.session, from)?;
+    let session = replay::pick_session(&journal, r.session, from.zip(from_until))?;
     if !r.sets.is_empty() {
         let mut writer = journal.writer()?;
         let (o, original) = replay::what_if(&mut writer, &session, &r.sets, true)?;

@@ -10,6 +10,8 @@
 //! scheduling must be read together to see that the order obeys the rule; splitting them would
 //! hide the invariant across files.
 
+use super::cover;
+use super::import_hint::import_hint;
 use flashmm_core::book::Book;
 use flashmm_core::config::{Config, ModelLatency};
 use flashmm_core::event::{
@@ -39,6 +41,10 @@ pub const DEFAULT_FIXTURE: &str = "fixtures/binance-spot-btcusdt-20240808.gz";
 pub enum BacktestError {
     #[error(transparent)]
     Import(#[from] ImportError),
+    /// A `--data` file that failed to import: its hints name `journal import`'s flags, which
+    /// `backtest` does not have.
+    #[error("{}", import_hint(path, err))]
+    ImportData { path: String, err: ImportError },
     #[error(transparent)]
     Journal(#[from] JournalError),
     #[error(transparent)]
@@ -107,6 +113,9 @@ pub enum Data {
 pub struct BacktestArgs {
     pub data: Data,
     pub from: Option<i64>,
+    /// The last instant `--from` names: the end of its day for a bare date, else `from`. The
+    /// data must cover some instant from `from` to here.
+    pub from_until: Option<i64>,
     pub to: Option<i64>,
     pub predictor: PredictorChoice,
     pub cfg: Config,
@@ -192,22 +201,28 @@ pub fn default_fixture() -> PathBuf {
 pub(crate) fn resolve_source(
     writer: &mut Writer,
     data: &Data,
-    from: Option<i64>,
+    from: Option<(i64, i64)>,
     to: Option<i64>,
 ) -> Result<(u64, bool), BacktestError> {
-    match data {
+    let (id, imported) = match data {
         Data::File(path) => {
             let (sha, _) = binance::file_digest(path)?;
-            if let Some(id) = binance::find_import(writer.journal(), &sha)? {
-                return Ok((id, false));
+            match binance::find_import(writer.journal(), &sha)? {
+                Some(id) => (id, false),
+                None => {
+                    let (id, stats) = binance::import(writer, path, &ImportOptions::default())
+                        .map_err(|e| BacktestError::ImportData {
+                            path: path.display().to_string(),
+                            err: e,
+                        })?;
+                    tracing::info!(
+                        "imported {} as session {id}: {}",
+                        path.display(),
+                        stats.summary()
+                    );
+                    (id, true)
+                }
             }
-            let (id, stats) = binance::import(writer, path, &ImportOptions::default())?;
-            tracing::info!(
-                "imported {} as session {id}: {}",
-                path.display(),
-                stats.summary()
-            );
-            Ok((id, true))
         }
         Data::Journal(Some(id)) => {
             let info = writer.journal().session(*id)?;
@@ -218,24 +233,48 @@ pub(crate) fn resolve_source(
                     if info.mode == Mode::Import { " that did not complete" } else { "" }
                 )));
             }
-            Ok((*id, false))
+            (*id, false)
         }
         Data::Journal(None) => {
             let sessions = writer.journal().sessions()?;
             let pick = sessions.iter().rev().find(|s| {
                 has_market_data(s)
-                    && from.is_none_or(|f| s.last_ts >= f)
+                    && from.is_none_or(|(f, u)| cover::covers(s, f, u))
                     && to.is_none_or(|t| s.first_ts <= t)
             });
-            match pick {
-                Some(s) => Ok((s.id, false)),
-                None => Err(BacktestError::NoData(format!(
-                    "no session in {} has market data in the requested time range; import some with `flashmm journal import --format binance FILE.gz`, or pass --data FILE",
-                    writer.journal().dir().display()
-                ))),
+            let market: Vec<&SessionInfo> =
+                sessions.iter().filter(|s| has_market_data(s)).collect();
+            match (pick, from) {
+                (Some(s), _) => (s.id, false),
+                (None, Some((f, u))) if !market.is_empty() => {
+                    return Err(BacktestError::NoData(cover::not_covered(
+                        f,
+                        u,
+                        "no market data in this journal covers it",
+                        &market,
+                    )))
+                }
+                (None, _) => {
+                    return Err(BacktestError::NoData(format!(
+                        "no session in {} has market data in the requested time range; import some with `flashmm journal import --format binance FILE.gz`, or pass --data FILE",
+                        writer.journal().dir().display()
+                    )))
+                }
             }
         }
+    };
+    if let Some((f, u)) = from {
+        let info = writer.journal().session(id)?;
+        if !cover::covers(&info, f, u) {
+            return Err(BacktestError::NoData(cover::not_covered(
+                f,
+                u,
+                &format!("the market data of session {id} does not cover it"),
+                &[&info],
+            )));
+        }
     }
+    Ok((id, imported))
 }
 
 /// Imports count only when complete (a failed or killed import may hold a wrong book); live and
@@ -497,7 +536,8 @@ impl Sim<'_> {
 
 pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestError> {
     let started = Instant::now();
-    let (source, imported) = resolve_source(writer, &args.data, args.from, args.to)?;
+    let from = args.from.map(|f| (f, args.from_until.unwrap_or(f)));
+    let (source, imported) = resolve_source(writer, &args.data, from, args.to)?;
     let journal: Journal = writer.journal().clone();
     let range = match args.what_if {
         Some(w) => Some((w.from_seq, w.to_seq)),

@@ -8,6 +8,7 @@
 //! here are a day at most, so the simpler choice was taken. See ARCHITECTURE.md.)
 
 use super::backtest::{self, BacktestArgs, BacktestError, Data, Outcome, PredictorChoice, WhatIf};
+use super::cover;
 use flashmm_core::config::{Config, ConfigError};
 use flashmm_core::event::{Body, Entry, Mode, Output, Source};
 use flashmm_core::{Cause, Emitted, Engine};
@@ -66,11 +67,12 @@ pub struct ReplayReport {
 }
 
 /// The session to replay: the one named, else the newest session with decisions that covers
-/// `from` (or the newest at all).
+/// `from` (or the newest at all). `from` is the first and last instant `--from` names (a bare
+/// date is its whole day); a session that does not cover it is an error naming what would.
 pub fn pick_session(
     journal: &Journal,
     session: Option<u64>,
-    from: Option<i64>,
+    from: Option<(i64, i64)>,
 ) -> Result<SessionInfo, ReplayError> {
     let has_decisions = |s: &SessionInfo| !matches!(s.mode, Mode::Import);
     if let Some(id) = session {
@@ -80,21 +82,33 @@ pub fn pick_session(
                 "session {id} is an import: it holds market data but no decisions to replay; `flashmm journal ls` shows the others"
             )));
         }
+        if let Some((f, u)) = from {
+            if !cover::covers(&s, f, u) {
+                return Err(ReplayError::Choose(cover::not_covered(
+                    f,
+                    u,
+                    &format!("session {id} does not cover it"),
+                    &[&s],
+                )));
+            }
+        }
         return Ok(s);
     }
     let sessions = journal.sessions()?;
-    let pick = sessions
+    let candidates: Vec<&SessionInfo> = sessions.iter().filter(|s| has_decisions(s)).collect();
+    let pick = candidates
         .iter()
         .rev()
-        .filter(|s| has_decisions(s))
-        // `--from 2024-08-08` is midnight: a session later that day still counts.
-        .find(|s| from.is_none_or(|f| f <= s.last_ts));
-    pick.cloned().ok_or_else(|| {
-        ReplayError::Choose(match from {
-            Some(_) => "no session with decisions covers --from; `flashmm journal ls` shows what the journal holds".into(),
-            None => "no session with decisions in this journal; run a backtest first, or use an empty --journal to get the shipped recording".into(),
-        })
-    })
+        .find(|s| from.is_none_or(|(f, u)| cover::covers(s, f, u)));
+    match (pick, from) {
+        (Some(s), _) => Ok((*s).clone()),
+        (None, Some((f, u))) if !candidates.is_empty() => Err(ReplayError::Choose(
+            cover::not_covered(f, u, "no session with decisions covers it", &candidates),
+        )),
+        (None, _) => Err(ReplayError::Choose(
+            "no session with decisions in this journal; run a backtest first, or use an empty --journal to get the shipped recording".into(),
+        )),
+    }
 }
 
 fn bytes(o: &Output) -> Vec<u8> {
@@ -371,6 +385,7 @@ pub fn what_if(
         BacktestArgs {
             data: Data::Journal(Some(market)),
             from: None,
+            from_until: None,
             to: None,
             predictor: PredictorChoice::Recorded(Some(parent.id)),
             cfg,

@@ -16,6 +16,7 @@ fn run(w: &mut Writer, cfg: Config, predictor: PredictorChoice) -> backtest::Out
         BacktestArgs {
             data: Data::File(fixture()),
             from: None,
+            from_until: None,
             to: None,
             predictor,
             cfg,
@@ -179,6 +180,7 @@ fn a_time_window_from_the_journal() {
         BacktestArgs {
             data: Data::Journal(None),
             from: Some(from),
+            from_until: Some(from),
             to: Some(to),
             predictor: PredictorChoice::Rules,
             cfg: Config::default(),

@@ -198,6 +198,7 @@ fn a_full_disk_stops_the_import_with_advice_and_loses_nothing_written() {
             flashmm::mode::backtest::BacktestArgs {
                 data: flashmm::mode::backtest::Data::Journal(Some(s.id)),
                 from: None,
+                from_until: None,
                 to: None,
                 predictor: flashmm::mode::backtest::PredictorChoice::Rules,
                 cfg: flashmm_core::config::Config::default(),

@@ -322,6 +322,7 @@ fn backtest_over_a_hostile_entry_names_its_seq() {
         let args = BacktestArgs {
             data: Data::Journal(Some(id)),
             from: None,
+            from_until: None,
             to: None,
             predictor: PredictorChoice::Rules,
             cfg: Config::default(),

@@ -709,6 +709,7 @@ fn rules_backtest(w: &mut flashmm_journal::Writer, session: u64) -> Result<(), B
     let args = BacktestArgs {
         data: Data::Journal(Some(session)),
         from: None,
+        from_until: None,
         to: None,
         predictor: PredictorChoice::Rules,
         cfg: Config::default(),

@@ -46,11 +46,13 @@ fn copy_with(src: &Journal, edit: &dyn Fn(&mut Entry)) -> (tempfile::TempDir, Jo
 }
 
 fn verify(j: &Journal, from: Option<&str>) -> replay::ReplayReport {
+    use flashmm_core::event::when;
+    let until = from.map(|f| when::parse("--from", f, when::Edge::End).unwrap());
     let from = from.map(|f| {
         flashmm_core::event::when::parse("--from", f, flashmm_core::event::when::Edge::Start)
             .unwrap()
     });
-    let s = replay::pick_session(j, None, from).unwrap();
+    let s = replay::pick_session(j, None, from.zip(until)).unwrap();
     replay::verify(j, &s, from, None, &mut |_, _| {}).unwrap()
 }
 

@@ -36,6 +36,7 @@ fn run_backtest(j: &Journal, to: Option<i64>) -> backtest::Outcome {
         BacktestArgs {
             data: Data::File(common::fixture()),
             from: None,
+            from_until: None,
             to,
             predictor: PredictorChoice::Rules,
             cfg: Config::default(),

@@ -137,6 +137,10 @@ impl Position {
 }
 
 #[cfg(test)]
+#[path = "position_fifo_tests.rs"]
+mod fifo_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

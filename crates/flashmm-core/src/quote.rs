@@ -26,7 +26,11 @@ pub struct Ladder {
 }
 
 /// Rounds toward the side that is safe for us: bids down, asks up; sizes always down.
+/// A tick of zero or below is no grid, and leaves the price as it is.
 pub fn round_price(price: Decimal, tick: Decimal, side: Side) -> Decimal {
+    if tick <= Decimal::ZERO {
+        return price;
+    }
     // A power-of-ten tick (0.01) is a rounding to decimal places: much cheaper than dividing.
     if tick.mantissa() == 1 {
         let strategy = match side {
@@ -37,21 +41,45 @@ pub fn round_price(price: Decimal, tick: Decimal, side: Side) -> Decimal {
             .round_dp_with_strategy(tick.scale(), strategy)
             .normalize();
     }
-    let steps = price / tick;
-    let steps = match side {
-        Side::Buy => steps.floor(),
-        Side::Sell => steps.ceil(),
+    // The remainder is exact, where price / tick is rounded to 28 digits: a price a hair below
+    // a tick would round up to it, and a bid with it.
+    let Some(rem) = price.checked_rem(tick) else {
+        return price;
     };
-    (steps * tick).normalize()
+    if rem.is_zero() {
+        return price.normalize();
+    }
+    let toward_zero = price - rem;
+    let away = if price.is_sign_negative() {
+        toward_zero.checked_sub(tick)
+    } else {
+        toward_zero.checked_add(tick)
+    };
+    let down_is_toward_zero = !price.is_sign_negative();
+    let rounded = match (side, down_is_toward_zero) {
+        (Side::Buy, true) | (Side::Sell, false) => Some(toward_zero),
+        (Side::Buy, false) | (Side::Sell, true) => away,
+    };
+    // No multiple on the safe side is representable: off the grid, for the venue to refuse,
+    // is safer than rounding the wrong way.
+    rounded.unwrap_or(price).normalize()
 }
 
+/// Rounds a size toward zero to a multiple of `lot`; a lot of zero or below is no grid.
 pub fn round_qty(qty: Decimal, lot: Decimal) -> Decimal {
+    if lot <= Decimal::ZERO {
+        return qty;
+    }
     if lot.mantissa() == 1 {
         return qty
             .round_dp_with_strategy(lot.scale(), RoundingStrategy::ToZero)
             .normalize();
     }
-    ((qty / lot).floor() * lot).normalize()
+    // Exact, as in round_price; and toward zero for a negative size, as the path above.
+    match qty.checked_rem(lot) {
+        Some(rem) => (qty - rem).normalize(),
+        None => qty,
+    }
 }
 
 fn from_f64(x: f64, dp: u32) -> Decimal {
@@ -165,6 +193,10 @@ pub fn ladder(
         bounds,
     })
 }
+
+#[cfg(test)]
+#[path = "quote_rounding_tests.rs"]
+mod rounding_tests;
 
 #[cfg(test)]
 mod tests {

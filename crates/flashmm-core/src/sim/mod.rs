@@ -18,8 +18,11 @@ struct Resting {
     side: Side,
     price: Decimal,
     remaining: Decimal,
-    /// Quantity ahead of us in the queue at our price.
+    /// Others' quantity ahead of us in the queue at our price; our own earlier orders there
+    /// are ahead of us too, and are counted when a trade is matched.
     ahead: Decimal,
+    /// When it reached the venue (the venue's counter): time priority among our own orders.
+    arrival: u64,
 }
 
 enum Arrival {
@@ -214,6 +217,7 @@ impl SimVenue {
         }
         if remaining > Decimal::ZERO {
             let ahead = self.queue.on_arrival(book.qty_at(o.side, o.price));
+            let arrival = self.tick();
             self.resting.insert(
                 o.cid,
                 Resting {
@@ -221,6 +225,7 @@ impl SimVenue {
                     price: o.price,
                     remaining,
                     ahead,
+                    arrival,
                 },
             );
         }
@@ -260,20 +265,28 @@ impl SimVenue {
         let mut fills: Vec<(u64, Decimal)> = Vec::new();
         match input {
             Input::Trade(t) => {
-                // A sell aggressor hits bids, so it can fill our buys, best price first.
+                // A sell aggressor hits bids, so it can fill our buys: best price first, then
+                // the order that reached the venue first.
                 let ours = t.aggressor.opposite();
-                let mut ids: Vec<(Decimal, u64)> = self
+                let mut ids: Vec<(Decimal, u64, u64)> = self
                     .resting
                     .iter()
                     .filter(|(_, r)| r.side == ours)
-                    .map(|(cid, r)| (r.price, *cid))
+                    .map(|(cid, r)| (r.price, r.arrival, *cid))
                     .collect();
                 ids.sort_by(|a, b| match ours {
                     Side::Buy => b.0.cmp(&a.0).then(a.1.cmp(&b.1)),
                     Side::Sell => a.0.cmp(&b.0).then(a.1.cmp(&b.1)),
                 });
+                // The trade's size is shared by everyone at its price, so whatever the queue
+                // model says, our fills there never add up to more than it.
                 let mut trade_left = t.qty;
-                for (price, cid) in ids {
+                // Our orders at the trade's price already matched: their size before this
+                // trade, what it filled of them, and where in the queue the last one ends.
+                // A later order of ours queues behind all of that.
+                let (mut ours_ahead, mut ours_filled, mut front) =
+                    (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+                for (price, _, cid) in ids {
                     let Some(r) = self.resting.get_mut(&cid) else {
                         continue;
                     };
@@ -285,9 +298,14 @@ impl SimVenue {
                         // The aggressor swept past our price: our whole level traded.
                         fills.push((cid, r.remaining));
                     } else if t.price == price {
-                        let (ahead, reached) = self.queue.on_trade(r.ahead, t.qty);
-                        r.ahead = ahead;
+                        let total_ahead = (r.ahead + ours_ahead).max(front);
+                        let (left_ahead, reached) = self.queue.on_trade(total_ahead, t.qty);
                         let q = reached.min(r.remaining).min(trade_left);
+                        // What stays ahead, less our own size still resting there, is others'.
+                        r.ahead = (left_ahead - (ours_ahead - ours_filled)).max(Decimal::ZERO);
+                        front = total_ahead + r.remaining;
+                        ours_ahead += r.remaining;
+                        ours_filled += q;
                         if q > Decimal::ZERO {
                             trade_left -= q;
                             fills.push((cid, q));
@@ -340,3 +358,6 @@ impl SimVenue {
         self.resting.get(&cid).map(|r| r.ahead)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,81 +1,12 @@
-//! The simulated venue on hand-computed cases: queue position, fills, partial fills, post-only,
+//! One resting order on hand-computed cases: queue position, fills, partial fills, post-only,
 //! latency and fees.
 
-use flashmm_core::book::Book;
-use flashmm_core::config::{Config, MarketConfig};
-use flashmm_core::event::*;
-use flashmm_core::sim::model::{ConservativeQueue, QueueModel};
-use flashmm_core::sim::{Report, SimVenue};
-use rust_decimal::Decimal;
+use super::*;
+use crate::config::{Config, MarketConfig};
+use crate::event::*;
+use crate::sim::model::{ConservativeQueue, QueueModel};
+use crate::sim::SimVenue;
 use rust_decimal_macros::dec;
-
-const MS: i64 = 1_000_000;
-
-fn sym() -> Symbol {
-    Symbol::new("BTCUSDT").unwrap()
-}
-
-fn book(bids: &[(Decimal, Decimal)], asks: &[(Decimal, Decimal)]) -> Book {
-    let mut b = Book::new();
-    let lv = |&(price, qty): &(Decimal, Decimal)| Level { price, qty };
-    b.apply_snapshot(&BookSnapshot {
-        symbol: sym(),
-        update_id: 1,
-        bids: bids.iter().map(lv).collect(),
-        asks: asks.iter().map(lv).collect(),
-    });
-    b
-}
-
-fn venue(maker_bps: Decimal) -> SimVenue {
-    let mut cfg = Config::default().venue;
-    cfg.maker_fee_bps = maker_bps;
-    cfg.taker_fee_bps = dec!(5);
-    SimVenue::new(&cfg, &MarketConfig::default())
-}
-
-fn order(cid: u64, side: Side, price: Decimal, qty: Decimal, post_only: bool) -> PlaceOrder {
-    PlaceOrder {
-        cid,
-        symbol: sym(),
-        side,
-        price,
-        qty,
-        post_only,
-        level: 0,
-    }
-}
-
-fn trade(price: Decimal, qty: Decimal, aggressor: Side) -> Input {
-    Input::Trade(Trade {
-        symbol: sym(),
-        trade_id: 1,
-        price,
-        qty,
-        aggressor,
-    })
-}
-
-fn reports(v: &mut SimVenue) -> Vec<Report> {
-    std::iter::from_fn(|| v.pop_report()).collect()
-}
-
-fn fills(rs: &[Report]) -> Vec<(Decimal, Decimal, Liquidity)> {
-    rs.iter()
-        .filter_map(|r| match &r.input {
-            Input::Fill(f) => Some((f.qty, f.leaves_qty, f.liquidity)),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Submits at t=0 and lets it arrive (50 ms entry latency) against `b`.
-fn rest(v: &mut SimVenue, o: &PlaceOrder, b: &Book) -> Vec<Report> {
-    v.submit(0, o);
-    assert_eq!(v.next_arrival(), Some(50 * MS));
-    v.arrive(b);
-    reports(v)
-}
 
 #[test]
 fn conservative_queue_by_hand() {
