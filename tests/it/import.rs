@@ -184,6 +184,128 @@ fn a_gap_with_allow_gaps_is_marked_and_resynced() {
     );
 }
 
+/// The kinds of a session's entries, in order.
+fn kinds(j: &Journal, id: u64) -> Vec<&'static str> {
+    j.read(0)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.session == id)
+        .map(|e| e.body.kind())
+        .collect()
+}
+
+/// The applied diffs' (U, u), in order.
+fn applied(j: &Journal, id: u64) -> Vec<(u64, u64)> {
+    j.read(0)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.session == id)
+        .filter_map(|e| match e.body {
+            Body::Input(Input::BookDelta(d)) => Some((d.first_update_id, d.last_update_id)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_futures_first_diff_continues_the_snapshot_by_pu_though_its_ids_jump() {
+    // USD-M ids are not contiguous: the first diff after lastUpdateId 100 may start at 105, and
+    // its pu names the snapshot; the spot rule (U <= 101) would call that a gap.
+    let text = lines(&[
+        futures_depth(1, 90, 98, 85, "", ""),
+        snapshot(2, 100, r#"["10.0","1"]"#, r#"["11.0","1"]"#),
+        futures_depth(3, 105, 110, 100, r#"["10.0","2"]"#, ""),
+        futures_depth(4, 117, 120, 110, "", ""),
+        futures_depth(5, 131, 140, 120, "", ""),
+    ]);
+    let (j, id) = import_text(&text, &ImportOptions::default()).unwrap();
+    assert_eq!(applied(&j, id), [(105, 110), (117, 120), (131, 140)]);
+    // A diff that straddles the snapshot without naming it is the first one too.
+    let text = lines(&[
+        snapshot(1, 100, r#"["10.0","1"]"#, r#"["11.0","1"]"#),
+        futures_depth(2, 99, 104, 97, "", ""),
+        futures_depth(3, 108, 110, 104, "", ""),
+    ]);
+    let (j, id) = import_text(&text, &ImportOptions::default()).unwrap();
+    assert_eq!(applied(&j, id), [(99, 104), (108, 110)]);
+}
+
+#[test]
+fn a_futures_diff_that_does_not_name_the_previous_u_is_a_gap() {
+    for (pu_first, pu_second, line) in [(99, 110, 2), (100, 111, 3)] {
+        let text = lines(&[
+            snapshot(1, 100, r#"["10.0","1"]"#, r#"["11.0","1"]"#),
+            futures_depth(2, 105, 110, pu_first, "", ""),
+            futures_depth(3, 117, 120, pu_second, "", ""),
+        ]);
+        match import_text(&text, &ImportOptions::default()).unwrap_err() {
+            ImportError::Gap { line: l, detail } => assert_eq!(l, line, "{detail}"),
+            other => panic!("{other}"),
+        }
+    }
+}
+
+#[test]
+fn after_a_gap_the_diff_that_straddles_the_resync_snapshot_is_held_and_applied() {
+    // The reconnect pattern: after the gap the collector subscribes again, diffs flow, and the
+    // snapshot it fetched arrives after the diff that straddles it, exactly as at the start.
+    let text = lines(&[
+        snapshot(1, 100, r#"["10.0","1"]"#, r#"["11.0","1"]"#),
+        depth(2, 101, 105, "", ""),
+        depth(3, 115, 120, "", ""),
+        depth(4, 121, 125, "", ""),
+        depth(5, 126, 135, r#"["10.0","3"]"#, ""),
+        snapshot(6, 130, r#"["10.0","1"]"#, r#"["11.0","1"]"#),
+        depth(7, 136, 140, "", ""),
+        depth(8, 141, 150, "", ""),
+    ]);
+    let opts = ImportOptions {
+        allow_gaps: true,
+        ..Default::default()
+    };
+    let (j, id) = import_text(&text, &opts).unwrap();
+    assert_eq!(
+        applied(&j, id),
+        [(101, 105), (126, 135), (136, 140), (141, 150)]
+    );
+    assert_eq!(
+        kinds(&j, id),
+        [
+            "session_start",
+            "book_snapshot",
+            "book_delta",
+            "feed_status",
+            "book_snapshot",
+            "feed_status",
+            "book_delta",
+            "book_delta",
+            "book_delta",
+            "session_end"
+        ]
+    );
+    // The book after the resync holds the straddling diff's level.
+    let mut book = Book::new();
+    for e in j.read(0).unwrap().map(|e| e.unwrap()) {
+        if let Body::Input(i) = &e.body {
+            book.apply_market(i);
+        }
+    }
+    assert_eq!(book.best_bid().map(|(_, q)| q), Some(dec!(3)));
+    // With no snapshot after the gap, what was held is counted as dropped.
+    let text = lines(&[
+        snapshot(1, 100, r#"["10.0","1"]"#, r#"["11.0","1"]"#),
+        depth(2, 115, 120, "", ""),
+        depth(3, 121, 125, "", ""),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rec.gz");
+    gz(&path, &text);
+    let j = Journal::open(&dir.path().join("journal")).unwrap();
+    let mut w = j.writer().unwrap();
+    let (_, stats) = binance::import(&mut w, &path, &opts).unwrap();
+    assert_eq!((stats.gaps.len(), stats.dropped_unsynced), (1, 2));
+}
+
 #[test]
 fn a_first_diff_that_does_not_reach_the_snapshot_is_a_gap() {
     let text = lines(&[

@@ -26,6 +26,9 @@ use std::str::FromStr;
 const SHOWN_MALFORMED: usize = 20;
 /// Depth diffs held while waiting for a snapshot; beyond this the snapshot is surely missing.
 const MAX_BUFFERED: usize = 1_000_000;
+/// Depth diffs held after a gap while waiting for the resync snapshot, the newest kept: only the
+/// last few before the snapshot can straddle it, and at 100 ms a diff this is 17 minutes.
+const MAX_RESYNC_BUFFER: usize = 10_000;
 /// No record comes near this (a 5,000-level snapshot is about 300 KB); a longer line is skipped
 /// as malformed without being held in memory, so a file without newlines (not a recording, or
 /// a damaged gzip stream) cannot exhaust it.
@@ -397,7 +400,8 @@ pub struct Record {
 }
 
 enum Sync {
-    Waiting(Vec<(u64, Option<i64>, BookDelta)>),
+    /// Diffs held until a snapshot: at the start of the file, and after a gap (--allow-gaps).
+    Waiting(std::collections::VecDeque<(u64, Option<i64>, BookDelta)>),
     Synced {
         last: u64,
         first_after_snapshot: bool,
@@ -414,6 +418,8 @@ struct Rebuild<'s> {
     /// The last snapshot (line, lastUpdateId) and the stale diffs since it while none applied.
     snapshot_at: (u64, u64),
     stale_run: u64,
+    /// Applying diffs held before a snapshot: their staleness says nothing about the snapshot.
+    replaying: bool,
 }
 
 impl Rebuild<'_> {
@@ -450,19 +456,25 @@ impl Rebuild<'_> {
     ) -> Result<(), ImportError> {
         match &mut self.sync {
             Sync::Waiting(buf) => {
+                // After a gap, diffs are held exactly as at the start, since the one that
+                // straddles the resync snapshot arrives before it; only the newest are kept.
                 if self.ever_synced {
-                    self.stats.dropped_unsynced += 1;
+                    if buf.len() >= MAX_RESYNC_BUFFER {
+                        buf.pop_front();
+                        self.stats.dropped_unsynced += 1;
+                    }
+                    buf.push_back((line, venue_ts, d));
                     return Ok(());
                 }
                 if buf.len() >= MAX_BUFFERED {
-                    let first_line = buf.first().map_or(line, |b| b.0);
+                    let first_line = buf.front().map_or(line, |b| b.0);
                     return Err(ImportError::MissingSnapshot {
                         diffs: buf.len() as u64,
                         first_line,
                         last_line: line,
                     });
                 }
-                buf.push((line, venue_ts, d));
+                buf.push_back((line, venue_ts, d));
                 Ok(())
             }
             Sync::Synced {
@@ -471,7 +483,7 @@ impl Rebuild<'_> {
             } => {
                 if d.last_update_id <= *last {
                     self.stats.stale_diffs += 1;
-                    if *first_after_snapshot {
+                    if *first_after_snapshot && !self.replaying {
                         self.stale_run += 1;
                         if self.stale_run >= MAX_STALE_AFTER_SNAPSHOT {
                             return Err(ImportError::UnfollowedSnapshot {
@@ -484,8 +496,10 @@ impl Rebuild<'_> {
                     }
                     return Ok(());
                 }
+                // Spot ids are contiguous (`U == prev u + 1`); futures ids are not, and each diff
+                // names the previous one's `u` as `pu`, the snapshot's `lastUpdateId` included.
                 let ok = match (*first_after_snapshot, d.prev_update_id) {
-                    (true, Some(_)) => d.first_update_id <= *last,
+                    (true, Some(pu)) => pu == *last || d.first_update_id <= *last,
                     (true, None) => d.first_update_id <= *last + 1,
                     (false, Some(pu)) => pu == *last,
                     (false, None) => d.first_update_id == *last + 1,
@@ -509,9 +523,9 @@ impl Rebuild<'_> {
                         return Err(ImportError::Gap { line, detail });
                     }
                     self.stats.gaps.push((line, detail.clone()));
-                    self.sync = Sync::Waiting(Vec::new());
-                    self.stats.dropped_unsynced += 1;
                     let symbol = d.symbol;
+                    // It may straddle the resync snapshot itself.
+                    self.sync = Sync::Waiting([(line, venue_ts, d)].into());
                     return self.emit(
                         sink,
                         Record {
@@ -566,7 +580,7 @@ impl Rebuild<'_> {
             },
         ) {
             Sync::Waiting(buf) => buf,
-            Sync::Synced { .. } => Vec::new(),
+            Sync::Synced { .. } => Default::default(),
         };
         let resync = self.ever_synced;
         self.ever_synced = true;
@@ -598,11 +612,17 @@ impl Rebuild<'_> {
             )?;
         }
         // Diffs that arrived before the snapshot take effect now, at the snapshot's time.
+        self.replaying = true;
+        let mut replayed = Ok(());
         for (l, venue_ts, d) in buffered {
             self.stats.buffered_diffs += 1;
-            self.depth(l, ts, venue_ts, d, sink)?;
+            replayed = self.depth(l, ts, venue_ts, d, sink);
+            if replayed.is_err() {
+                break;
+            }
         }
-        Ok(())
+        self.replaying = false;
+        replayed
     }
 }
 
@@ -645,12 +665,13 @@ fn run(
     let mut rb = Rebuild {
         opts,
         symbol: opts.symbol.or(symbol),
-        sync: Sync::Waiting(Vec::new()),
+        sync: Sync::Waiting(Default::default()),
         ever_synced: false,
         last_ts: None,
         stats: ImportStats::default(),
         snapshot_at: (0, 0),
         stale_run: 0,
+        replaying: false,
     };
     let mut buf = Vec::with_capacity(4096);
     let mut line_no = 0u64;
@@ -773,10 +794,12 @@ fn run(
         if !rb.ever_synced && !buf.is_empty() {
             return Err(ImportError::MissingSnapshot {
                 diffs: buf.len() as u64,
-                first_line: buf.first().map_or(0, |b| b.0),
-                last_line: buf.last().map_or(0, |b| b.0),
+                first_line: buf.front().map_or(0, |b| b.0),
+                last_line: buf.back().map_or(0, |b| b.0),
             });
         }
+        // The file ended after a gap with no snapshot to resync on.
+        rb.stats.dropped_unsynced += buf.len() as u64;
     }
     Ok((rb.stats, rb.symbol))
 }

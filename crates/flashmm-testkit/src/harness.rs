@@ -78,6 +78,14 @@ pub fn depth(ts: u64, first: u64, last: u64, bids: &str, asks: &str) -> String {
     )
 }
 
+/// A Binance futures (USD-M or COIN-M) depth diff: `pu` names the previous diff's `u`.
+pub fn futures_depth(ts: u64, first: u64, last: u64, pu: u64, bids: &str, asks: &str) -> String {
+    let ts = LINE_T0 + ts;
+    format!(
+        r#"{ts} {{"stream":"btcusdt@depth@100ms","data":{{"e":"depthUpdate","E":1723161253000,"T":1723161253000,"s":"BTCUSDT","U":{first},"u":{last},"pu":{pu},"b":[{bids}],"a":[{asks}]}}}}"#
+    )
+}
+
 pub fn snapshot(ts: u64, id: u64, bids: &str, asks: &str) -> String {
     let ts = LINE_T0 + ts;
     format!(r#"{ts} {{"lastUpdateId":{id},"bids":[{bids}],"asks":[{asks}]}}"#)
