@@ -118,11 +118,21 @@ pub struct Appender {
     len: u64,
     /// Whether the file was created since the last sync: its directory entry needs a sync too.
     fresh: bool,
+    /// `SEGMENT_BYTES`, but for tests.
+    limit: u64,
 }
 
 impl Appender {
     /// `last`: the place of the journal's last indexed block, if it is in a segment.
     pub fn open(journal: &Path, last: Option<Place>) -> std::io::Result<Appender> {
+        Appender::open_with_limit(journal, last, SEGMENT_BYTES)
+    }
+
+    fn open_with_limit(
+        journal: &Path,
+        last: Option<Place>,
+        limit: u64,
+    ) -> std::io::Result<Appender> {
         std::fs::create_dir_all(blocks_dir(journal))?;
         let newest = segments(journal)?.last().copied();
         if let Some(n) = newest {
@@ -140,6 +150,7 @@ impl Appender {
                     file,
                     len,
                     fresh: false,
+                    limit,
                 });
             }
         }
@@ -148,10 +159,10 @@ impl Appender {
             (None, Some(p)) => p.segment.saturating_add(1),
             (None, None) => 0,
         };
-        Appender::create(journal, next)
+        Appender::create(journal, next, limit)
     }
 
-    fn create(journal: &Path, segment: u32) -> std::io::Result<Appender> {
+    fn create(journal: &Path, segment: u32, limit: u64) -> std::io::Result<Appender> {
         let file = std::fs::OpenOptions::new()
             .read(true)
             .append(true)
@@ -163,6 +174,7 @@ impl Appender {
             file,
             len: 0,
             fresh: true,
+            limit,
         })
     }
 
@@ -175,9 +187,9 @@ impl Appender {
             .ok_or_else(|| {
                 std::io::Error::other(format!("a block of {} bytes is too large", block.len()))
             })?;
-        if self.len > 0 && self.len + (RECORD_HEADER + block.len()) as u64 > SEGMENT_BYTES {
+        if self.len > 0 && self.len + (RECORD_HEADER + block.len()) as u64 > self.limit {
             self.sync()?;
-            *self = Appender::create(&self.journal, self.segment.saturating_add(1))?;
+            *self = Appender::create(&self.journal, self.segment.saturating_add(1), self.limit)?;
         }
         let crc = crc32fast::hash(block);
         let mut header = [0u8; RECORD_HEADER];
@@ -352,6 +364,71 @@ mod tests {
         std::fs::write(&f, &bytes[..bytes.len() - 2]).expect("write");
         let e = read(&mut Segments::new(d.path()), 100, p2).expect_err("cut");
         assert!(e.to_string().contains("truncated"), "{e}");
+    }
+
+    #[test]
+    fn a_full_segment_is_closed_and_blocks_read_back_from_either() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let mut a = Appender::open_with_limit(d.path(), None, 64).expect("open");
+        // 20 + 20 bytes fit in 64; a second such record would end at 80.
+        let p1 = a.append(0, &[3u8; 20]).expect("append");
+        let p2 = a.append(10, &[4u8; 20]).expect("append");
+        let p3 = a.append(20, &[5u8; 4]).expect("append");
+        assert_eq!((p1.segment, p2.segment, p3.segment), (0, 1, 1));
+        assert_eq!(
+            (p2.offset, p3.offset),
+            (20, 60),
+            "a record ending at 64 still fits"
+        );
+        let p4 = a.append(30, &[6u8; 1]).expect("append");
+        assert_eq!((p4.segment, p4.offset), (2, 20));
+        // A block larger than a segment still goes in whole, alone.
+        let p5 = a.append(40, &[7u8; 100]).expect("append");
+        assert_eq!((p5.segment, p5.offset), (3, 20));
+        let mut s = Segments::new(d.path());
+        for (first, p, b) in [
+            (10, p2, 4u8),
+            (0, p1, 3),
+            (20, p3, 5),
+            (40, p5, 7),
+            (0, p1, 3),
+        ] {
+            let got = read(&mut s, first, p).expect("read");
+            assert!(
+                got.len() == p.len as usize && got.iter().all(|x| *x == b),
+                "{first}"
+            );
+        }
+        assert_eq!(largest(d.path()), 120);
+        assert_eq!(segments(d.path()).expect("list"), vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn an_impossible_place_and_a_missing_directory_are_errors_or_empty_not_panics() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let mut a = Appender::open(d.path(), None).expect("open");
+        let p = a.append(0, b"\x03abc").expect("append");
+        let mut s = Segments::new(d.path());
+        for bad in [
+            Place { offset: 19, ..p },
+            Place {
+                len: MAX_RECORD + 1,
+                ..p
+            },
+            Place { segment: 9, ..p },
+        ] {
+            let e = read(&mut s, 0, bad).expect_err("impossible");
+            assert!(e.to_string().contains("seq 0"), "{e}");
+        }
+        assert!(read(&mut s, 0, Place { offset: 20, ..p }).is_ok());
+        let none = d.path().join("nothing here");
+        assert_eq!(
+            segments(&none).expect("a missing directory has no segments"),
+            Vec::<u32>::new()
+        );
+        assert_eq!(largest(&none), 0);
+        std::fs::write(d.path().join("file"), b"x").expect("write");
+        assert!(segments(&d.path().join("file")).is_err(), "not a directory");
     }
 
     #[test]
