@@ -401,6 +401,11 @@ mod tests {
         }
         assert_eq!(largest(d.path()), 120);
         assert_eq!(segments(d.path()).expect("list"), vec![0, 1, 2, 3]);
+        // Into an empty segment, even an oversized block goes without closing it first.
+        let e = tempfile::tempdir().expect("tempdir");
+        let mut a = Appender::open_with_limit(e.path(), None, 64).expect("open");
+        assert_eq!(a.append(0, &[3u8; 100]).expect("append").segment, 0);
+        assert_eq!(segments(e.path()).expect("list"), vec![0]);
     }
 
     #[test]
