@@ -23,6 +23,8 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::str::FromStr;
 
+mod fast;
+
 const SHOWN_MALFORMED: usize = 20;
 /// Depth diffs held while waiting for a snapshot; beyond this the snapshot is surely missing.
 const MAX_BUFFERED: usize = 1_000_000;
@@ -652,6 +654,7 @@ fn run(
         snapshot_at: (0, 0),
         stale_run: 0,
     };
+    let mut fast = fast::Fast::default();
     let mut buf = Vec::with_capacity(4096);
     let mut line_no = 0u64;
     let read_err = |line: u64, e: std::io::Error| ImportError::Read {
@@ -693,7 +696,7 @@ fn run(
             rb.stats.lines -= 1;
             continue;
         }
-        let (ts, parsed) = match parse_line(text) {
+        let (ts, parsed) = match fast.parse(text).map_or_else(|| parse_line(text), Ok) {
             Ok(p) => p,
             Err(detail) => {
                 malformed(&mut rb.stats, opts, line_no, detail)?;
