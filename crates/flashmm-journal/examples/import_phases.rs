@@ -15,6 +15,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn time(runs: usize, lines: u64, name: &str, mut f: impl FnMut()) {
+    // PHASE=scan (say) runs only the phases whose name holds it, for a profiler.
+    if std::env::var("PHASE").is_ok_and(|p| !name.contains(p.as_str())) {
+        return;
+    }
     let v: Vec<f64> = (0..runs)
         .map(|_| {
             let t = Instant::now();
