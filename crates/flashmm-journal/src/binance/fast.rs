@@ -12,8 +12,9 @@ use super::{symbol, venue_ms, Parsed};
 use flashmm_core::event::{bounds, Bbo, BookDelta, Level, Side, Symbol, Trade};
 use rust_decimal::Decimal;
 
-/// Digits a decimal may have here: their value fits a u64 whatever they are.
-const MAX_DEC_DIGITS: usize = 19;
+/// Digits a decimal may have here: any 28 digits fit `Decimal`'s 96-bit mantissa exactly, as
+/// `Decimal::from_str` reads them; longer ones it rounds, which is left to it.
+const MAX_DEC_DIGITS: usize = 28;
 
 #[derive(Default)]
 pub(super) struct Fast {
@@ -227,11 +228,11 @@ impl<'a> Cur<'a> {
     /// A quoted `digits[.digits]`, kept at its written scale as `Decimal::from_str` keeps it.
     fn decimal(&mut self) -> Option<Decimal> {
         self.eat(b"\"")?;
-        let (mut m, mut n, mut scale, mut dot) = (0u64, 0usize, 0u32, false);
+        let (mut m, mut n, mut scale, mut dot) = (0u128, 0usize, 0u32, false);
         loop {
             match self.peek()? {
                 c @ b'0'..=b'9' => {
-                    m = m * 10 + u64::from(c - b'0');
+                    m = m * 10 + u128::from(c - b'0');
                     n += 1;
                     scale += u32::from(dot);
                     if n > MAX_DEC_DIGITS {
@@ -245,7 +246,7 @@ impl<'a> Cur<'a> {
             self.i += 1;
         }
         self.i += 1;
-        Decimal::try_from_i128_with_scale(i128::from(m), scale).ok()
+        Decimal::try_from_i128_with_scale(i128::try_from(m).ok()?, scale).ok()
     }
 
     /// `[["price","qty"],...]`, each level within bounds.
@@ -358,6 +359,41 @@ mod tests {
         let taken = lines.iter().filter(|l| agrees(&mut fast, l)).count();
         // All but the snapshot take the fast path, or it would not be the hot path.
         assert_eq!(taken, lines.len() - 1, "{taken} of {} lines", lines.len());
+    }
+
+    #[test]
+    fn levels_at_the_bounds_are_judged_as_bounds_judges_them() {
+        let mut fast = Fast::default();
+        let values = [
+            "999999999.99999999",
+            "1000000000",
+            "1000000000.000000000000",
+            "1000000000.01",
+            "0.000000000001",
+            "1.0000000000000",
+            "0",
+            "0.00000000",
+            "999999999999.999999",
+            "1000000000000.000",
+            "1000000000000.001",
+        ];
+        let (mut ok, mut refused) = (0, 0);
+        for v in values {
+            for level in [format!(r#"["{v}","1.5"]"#), format!(r#"["61837.63","{v}"]"#)] {
+                let line = format!(
+                    r#"1723161253937085768 {{"stream":"btcusdt@depth@100ms","data":{{"e":"depthUpdate","E":1723161255208,"s":"BTCUSDT","U":5,"u":9,"b":[{level}],"a":[]}}}}"#
+                );
+                let serde_ok = parse_line(&line).is_ok();
+                // These lines are all in the fast path's shape: it must take exactly the good ones.
+                assert_eq!(agrees(&mut fast, &line), serde_ok, "{line}");
+                if serde_ok {
+                    ok += 1;
+                } else {
+                    refused += 1;
+                }
+            }
+        }
+        assert!(ok >= 8 && refused >= 6, "{ok} taken, {refused} refused");
     }
 
     #[test]
