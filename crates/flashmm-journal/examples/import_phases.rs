@@ -103,6 +103,18 @@ fn main() {
             h = flashmm_journal::codec::chain(&h, &out);
         }
     });
+    if std::env::var_os("HEAD_ONLY").is_some() {
+        // The journal an import makes, by its chain head: to compare two builds' imports.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let j = Journal::open(dir.path()).expect("journal");
+        let mut w = j.writer().expect("writer");
+        binance::import(&mut w, path, &opts).expect("import");
+        println!("head {}", binance::hex(&w.head()));
+        w.close().expect("close");
+        let size: u64 = walk(dir.path());
+        println!("journal bytes {size}");
+        return;
+    }
     time(runs.min(3), lines, "full import", || {
         let dir = tempfile::tempdir().expect("tempdir");
         let j = Journal::open(dir.path()).expect("journal");
@@ -110,4 +122,12 @@ fn main() {
         binance::import(&mut w, path, &opts).expect("import");
         w.close().expect("close");
     });
+}
+
+fn walk(p: &Path) -> u64 {
+    std::fs::read_dir(p).expect("dir").map(|e| {
+        let e = e.expect("entry");
+        let m = e.metadata().expect("metadata");
+        if m.is_dir() { walk(&e.path()) } else { m.len() }
+    }).sum()
 }
