@@ -3,7 +3,8 @@
 //! The book is rebuilt by Binance's rule, and the import fails rather than store a book that
 //! would be wrong: diffs before the snapshot are buffered and replayed against it, stale diffs
 //! are dropped, and a missing snapshot or an update-id gap stops the import with line numbers.
-//! Validation runs over the whole file first, so a failed import writes nothing.
+//! Validation runs over the whole file first (hashing it as it goes, for the "already imported"
+//! check), so a failed import writes nothing.
 //!
 //! Longer than 600 lines on purpose: Binance's local-book rule (snapshot, buffered diffs, stale
 //! drops, gaps) and the validation pass that enforces it are one algorithm.
@@ -22,6 +23,8 @@ use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::str::FromStr;
+
+mod fast;
 
 const SHOWN_MALFORMED: usize = 20;
 /// Depth diffs held while waiting for a snapshot; beyond this the snapshot is surely missing.
@@ -634,11 +637,24 @@ pub fn scan(
     hasher: Option<&mut Sha256>,
     sink: &mut dyn FnMut(Record) -> Result<(), ImportError>,
 ) -> Result<(ImportStats, Option<Symbol>), ImportError> {
-    let file = std::fs::File::open(path).map_err(|e| ImportError::Open {
+    scan_counted(path, opts, symbol, hasher, sink).map(|(stats, symbol, _)| (stats, symbol))
+}
+
+/// `scan`, also returning the file's size; with a hasher, every byte of the file is hashed,
+/// including any the decoder did not need.
+fn scan_counted(
+    path: &Path,
+    opts: &ImportOptions,
+    symbol: Option<Symbol>,
+    hasher: Option<&mut Sha256>,
+    sink: &mut dyn FnMut(Record) -> Result<(), ImportError>,
+) -> Result<(ImportStats, Option<Symbol>, u64), ImportError> {
+    let open_err = |e: std::io::Error| ImportError::Open {
         path: path.display().to_string(),
         detail: e.to_string(),
-    })?;
-    let hashing = HashingReader {
+    };
+    let file = std::fs::File::open(path).map_err(open_err)?;
+    let mut hashing = HashingReader {
         inner: file,
         hasher,
         bytes: 0,
@@ -647,12 +663,16 @@ pub fn scan(
     let reader: Box<dyn BufRead> = if gz {
         Box::new(BufReader::with_capacity(
             1 << 16,
-            flate2::read::MultiGzDecoder::new(hashing),
+            flate2::read::MultiGzDecoder::new(&mut hashing),
         ))
     } else {
-        Box::new(BufReader::with_capacity(1 << 16, hashing))
+        Box::new(BufReader::with_capacity(1 << 16, &mut hashing))
     };
-    run(reader, path, opts, symbol, sink)
+    let (stats, symbol) = run(reader, path, opts, symbol, sink)?;
+    if hashing.hasher.is_some() {
+        std::io::copy(&mut hashing, &mut std::io::sink()).map_err(open_err)?;
+    }
+    Ok((stats, symbol, hashing.bytes))
 }
 
 fn run(
@@ -673,6 +693,7 @@ fn run(
         stale_run: 0,
         replaying: false,
     };
+    let mut fast = fast::Fast::default();
     let mut buf = Vec::with_capacity(4096);
     let mut line_no = 0u64;
     let read_err = |line: u64, e: std::io::Error| ImportError::Read {
@@ -714,7 +735,7 @@ fn run(
             rb.stats.lines -= 1;
             continue;
         }
-        let (ts, parsed) = match parse_line(text) {
+        let (ts, parsed) = match fast.parse(text).map_or_else(|| parse_line(text), Ok) {
             Ok(p) => p,
             Err(detail) => {
                 malformed(&mut rb.stats, opts, line_no, detail)?;
@@ -873,23 +894,44 @@ pub fn hex(b: &[u8]) -> String {
         })
 }
 
+fn refuse_reimport(
+    writer: &Writer,
+    path: &Path,
+    opts: &ImportOptions,
+    sha256: &str,
+) -> Result<(), ImportError> {
+    if opts.force {
+        return Ok(());
+    }
+    match find_import(writer.journal(), sha256)? {
+        Some(session) => Err(ImportError::AlreadyImported {
+            path: path.display().to_string(),
+            session,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Validates `path`, then appends it as a new import session. Returns the session id.
 pub fn import(
     writer: &mut Writer,
     path: &Path,
     opts: &ImportOptions,
 ) -> Result<(u64, ImportStats), ImportError> {
-    let (sha256, bytes) = file_digest(path)?;
-    if !opts.force {
-        if let Some(session) = find_import(writer.journal(), &sha256)? {
-            return Err(ImportError::AlreadyImported {
-                path: path.display().to_string(),
-                session,
-            });
-        }
-    }
-    // Pass 1: validate everything and learn the symbol; nothing is written.
-    let (_, symbol) = scan(path, opts, None, None, &mut |_| Ok(()))?;
+    // Pass 1: validate everything, learn the symbol and hash the file; nothing is written.
+    let mut hasher = Sha256::new();
+    let (symbol, sha256, bytes) =
+        match scan_counted(path, opts, None, Some(&mut hasher), &mut |_| Ok(())) {
+            Ok((_, symbol, bytes)) => (symbol, hex(&hasher.finalize()), bytes),
+            Err(e) => {
+                // A file already imported is reported as such, whatever this import says of it.
+                if let Ok((sha256, _)) = file_digest(path) {
+                    refuse_reimport(writer, path, opts, &sha256)?;
+                }
+                return Err(e);
+            }
+        };
+    refuse_reimport(writer, path, opts, &sha256)?;
     let symbol = symbol.ok_or(ImportError::NoSymbol)?;
     // Pass 2: write.
     let mut session = None;

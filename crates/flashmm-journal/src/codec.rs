@@ -83,6 +83,8 @@ pub struct BlockBuilder {
     count: u32,
     before: [u8; HASH_LEN],
     last: [u8; HASH_LEN],
+    /// Kept from block to block: a fresh one allocates and clears its tables for every block.
+    zstd: Option<zstd::bulk::Compressor<'static>>,
 }
 
 impl BlockBuilder {
@@ -120,10 +122,17 @@ impl BlockBuilder {
 
     /// The block, compressed; the builder is empty again.
     pub fn take(&mut self) -> Result<Vec<u8>, JournalError> {
-        let z = zstd::bulk::compress(&self.buf, ZSTD_LEVEL).map_err(|e| JournalError::Encode {
+        let err = |e: std::io::Error| JournalError::Encode {
             seq: 0,
             detail: format!("cannot compress a block: {e}"),
-        })?;
+        };
+        let zstd = match &mut self.zstd {
+            Some(z) => z,
+            None => self
+                .zstd
+                .insert(zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(err)?),
+        };
+        let z = zstd.compress(&self.buf).map_err(err)?;
         let mut out = Vec::with_capacity(COMPRESSED_HEADER + z.len());
         out.push(COMPRESSED);
         out.extend_from_slice(&self.count.to_le_bytes());
@@ -296,4 +305,37 @@ pub fn decode_block(
         out.push(decode_entry(raw.seq, raw.bytes)?);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flashmm_core::event::{Body, FeedState, FeedStatus, Input, Symbol};
+
+    #[test]
+    fn a_kept_compressor_writes_the_bytes_a_fresh_one_does() {
+        let mut b = BlockBuilder::default();
+        let mut h = [0u8; HASH_LEN];
+        for block in 0..3u64 {
+            for i in 0..500u64 {
+                let e = Entry {
+                    seq: block * 500 + i,
+                    ts_ns: 1_700_000_000_000_000_000 + (i * i) as i64,
+                    venue_ts_ns: None,
+                    session: 1,
+                    cause: None,
+                    body: Body::Input(Input::FeedStatus(FeedStatus {
+                        symbol: Symbol::new("BTCUSDT").expect("symbol"),
+                        state: FeedState::Gap,
+                        detail: format!("line {}", i * 7919 % 1000),
+                    })),
+                };
+                h = b.push(&e, &h).expect("push");
+            }
+            let raw = b.buf.clone();
+            let got = b.take().expect("take");
+            let fresh = zstd::bulk::compress(&raw, ZSTD_LEVEL).expect("compress");
+            assert_eq!(&got[COMPRESSED_HEADER..], &fresh[..], "block {block}");
+        }
+    }
 }
