@@ -49,10 +49,7 @@ fn main() {
     });
     time(runs, lines, "inflate only", || {
         let f = std::fs::File::open(path).expect("open");
-        let mut r = BufReader::with_capacity(
-            1 << 16,
-            flate2::read::MultiGzDecoder::new(f),
-        );
+        let mut r = BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(f));
         let mut buf = vec![0u8; 1 << 16];
         while r.read(&mut buf).expect("read") > 0 {}
     });
@@ -60,7 +57,9 @@ fn main() {
         binance::scan(path, &opts, None, None, &mut |_| Ok(())).expect("scan");
     });
     let mut entries = Vec::new();
-    let sym = binance::scan(path, &opts, None, None, &mut |_| Ok(())).expect("scan").1;
+    let sym = binance::scan(path, &opts, None, None, &mut |_| Ok(()))
+        .expect("scan")
+        .1;
     binance::scan(path, &opts, sym, None, &mut |r| {
         if entries.len() < 500_000 {
             entries.push(flashmm_core::event::Entry {
@@ -125,9 +124,16 @@ fn main() {
 }
 
 fn walk(p: &Path) -> u64 {
-    std::fs::read_dir(p).expect("dir").map(|e| {
-        let e = e.expect("entry");
-        let m = e.metadata().expect("metadata");
-        if m.is_dir() { walk(&e.path()) } else { m.len() }
-    }).sum()
+    std::fs::read_dir(p)
+        .expect("dir")
+        .map(|e| {
+            let e = e.expect("entry");
+            let m = e.metadata().expect("metadata");
+            if m.is_dir() {
+                walk(&e.path())
+            } else {
+                m.len()
+            }
+        })
+        .sum()
 }

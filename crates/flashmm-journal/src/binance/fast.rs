@@ -207,7 +207,12 @@ impl<'a> Cur<'a> {
 
     fn uint(&mut self) -> Option<u64> {
         let start = self.i;
-        let len = self.b.get(start..)?.iter().take_while(|c| c.is_ascii_digit()).count();
+        let len = self
+            .b
+            .get(start..)?
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
         self.i = start + len;
         digits(&self.b[start..start + len])
     }
@@ -379,7 +384,10 @@ mod tests {
         ];
         let (mut ok, mut refused) = (0, 0);
         for v in values {
-            for level in [format!(r#"["{v}","1.5"]"#), format!(r#"["61837.63","{v}"]"#)] {
+            for level in [
+                format!(r#"["{v}","1.5"]"#),
+                format!(r#"["61837.63","{v}"]"#),
+            ] {
                 let line = format!(
                     r#"1723161253937085768 {{"stream":"btcusdt@depth@100ms","data":{{"e":"depthUpdate","E":1723161255208,"s":"BTCUSDT","U":5,"u":9,"b":[{level}],"a":[]}}}}"#
                 );
