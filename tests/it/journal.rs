@@ -369,3 +369,35 @@ fn an_unknown_block_layout_is_refused_naming_both() {
         "{msg}"
     );
 }
+
+/// Issue 11, defect 8: sled kept whole blocks (as blob files its cache did not count), so memory
+/// followed the journal. Now sled holds only each block's place, and the bytes are in segments.
+#[test]
+fn sled_holds_only_the_places_of_blocks_and_the_segments_hold_the_bytes() {
+    let (d, j, w) = crate::common::imported();
+    w.close().unwrap();
+    let mut blocks = 0;
+    for kv in j.raw_events().iter() {
+        let (k, v) = kv.unwrap();
+        let place = flashmm_journal::segment::Place::decode(&v)
+            .unwrap_or_else(|| panic!("a value of {} bytes is not a place", v.len()));
+        let first = u64::from_be_bytes(k.as_ref().try_into().unwrap());
+        assert_eq!(j.raw_block(first, &v).unwrap().len(), place.len as usize);
+        blocks += 1;
+    }
+    assert!(blocks >= 2, "{blocks}");
+    let seg_bytes: u64 = flashmm_journal::segment::segments(d.path())
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            std::fs::metadata(flashmm_journal::segment::path(d.path(), s))
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert!(seg_bytes > 1_000_000, "{seg_bytes}");
+    assert!(
+        !d.path().join("db/blobs").read_dir().unwrap().any(|_| true),
+        "sled wrote blobs"
+    );
+}
