@@ -37,7 +37,11 @@ pub(super) enum JournalCmd {
     Import {
         #[arg(long, value_enum)]
         format: ImportFormat,
-        file: PathBuf,
+        /// One or more files, imported in order, each as its own session. A Binance file with
+        /// no snapshot of its own (a collector's next day) continues the book of the journal's
+        /// latest import of its symbol when its first diff follows that import's last one.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
         /// Stop at the first malformed line instead of counting and skipping it.
         #[arg(long)]
         strict: bool,
@@ -100,7 +104,7 @@ pub(super) fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32>
     match cmd {
         JournalCmd::Import {
             format,
-            file,
+            files,
             strict,
             allow_gaps,
             symbol,
@@ -112,62 +116,65 @@ pub(super) fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32>
             if matches!(format, ImportFormat::Binance) && (unsigned || rebase) {
                 bail!("--unsigned and --rebase apply to --format jsonl; a Binance recording has no hash chain to check");
             }
-            if matches!(format, ImportFormat::Jsonl) && file.as_os_str() == "-" {
+            if matches!(format, ImportFormat::Jsonl) && files.iter().any(|f| f.as_os_str() == "-") {
                 bail!("journal import --format jsonl reads its file twice (it checks all of it before writing anything, so a bad file leaves the journal as it was) and cannot do that with stdin; save the input to a file and import that");
             }
             let journal = open(dir)?;
             let mut writer = journal.writer()?;
-            match format {
-                ImportFormat::Binance => {
-                    let symbol = symbol
-                        .map(|s| Symbol::new(&s.to_ascii_uppercase()))
-                        .transpose()
-                        .context("--symbol")?;
-                    let opts = ImportOptions {
-                        strict,
-                        allow_gaps,
-                        symbol,
-                        force,
-                        max_time_jump_s,
-                    };
-                    let (id, stats) = binance::import(&mut writer, &file, &opts)
-                        .with_context(|| format!("importing {}", file.display()))?;
-                    println!(
-                        "imported {} as session {id}: {}",
-                        file.display(),
-                        stats.summary()
-                    );
-                    for (line, why) in &stats.malformed_lines {
-                        eprintln!("  malformed line {line}: {why}");
+            for file in files {
+                match format {
+                    ImportFormat::Binance => {
+                        let symbol = symbol
+                            .as_deref()
+                            .map(|s| Symbol::new(&s.to_ascii_uppercase()))
+                            .transpose()
+                            .context("--symbol")?;
+                        let opts = ImportOptions {
+                            strict,
+                            allow_gaps,
+                            symbol,
+                            force,
+                            max_time_jump_s,
+                        };
+                        let (id, stats) = binance::import(&mut writer, &file, &opts)
+                            .with_context(|| format!("importing {}", file.display()))?;
+                        println!(
+                            "imported {} as session {id}: {}",
+                            file.display(),
+                            stats.summary()
+                        );
+                        for (line, why) in &stats.malformed_lines {
+                            eprintln!("  malformed line {line}: {why}");
+                        }
                     }
-                }
-                ImportFormat::Jsonl => {
-                    if unsigned {
-                        eprintln!(
+                    ImportFormat::Jsonl => {
+                        if unsigned {
+                            eprintln!(
                             "warning: --unsigned: the entries of {} are NOT checked against any hash chain, so edits to the file cannot be detected; the journal chains them from its own head",
                             file.display()
                         );
-                    }
-                    let opts = jsonl::ImportOptions { unsigned, rebase };
-                    let done = jsonl::import_file(&mut writer, &file, &opts)
-                        .with_context(|| format!("importing {}", file.display()))?;
-                    if let Some(from) = done.rebased_from {
-                        eprintln!(
+                        }
+                        let opts = jsonl::ImportOptions { unsigned, rebase };
+                        let done = jsonl::import_file(&mut writer, &file, &opts)
+                            .with_context(|| format!("importing {}", file.display()))?;
+                        if let Some(from) = done.rebased_from {
+                            eprintln!(
                             "note: --rebase: {} continues a journal whose head was {}; its own chain is intact, and its entries were chained from this journal's head",
                             file.display(),
                             jsonl::to_hex(&from)
                         );
-                    }
-                    println!(
-                        "imported {} entries from {}{}",
-                        done.entries,
-                        file.display(),
-                        if done.checked {
-                            ""
-                        } else {
-                            " (unsigned: not checked against a hash chain)"
                         }
-                    );
+                        println!(
+                            "imported {} entries from {}{}",
+                            done.entries,
+                            file.display(),
+                            if done.checked {
+                                ""
+                            } else {
+                                " (unsigned: not checked against a hash chain)"
+                            }
+                        );
+                    }
                 }
             }
             writer.close()?;

@@ -604,3 +604,182 @@ fn a_snapshot_no_diff_can_follow_is_refused() {
     }
     import_text(&lines(&v), &ImportOptions::default()).unwrap();
 }
+
+/// Issue 12, defect 4: a collector's next-day file has no snapshot; its first diff continues the
+/// previous file's last `u`.
+fn day_files(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let a = dir.join("day1.gz");
+    let b = dir.join("day2.gz");
+    gz(
+        &a,
+        &lines(&[
+            snapshot(1, 100, r#"["10.0","1"],["9.0","2"]"#, r#"["11.0","1"]"#),
+            depth(2, 101, 105, r#"["10.0","4"]"#, r#"["12.0","3"]"#),
+            trade(3, 1, "10.5", "0.1", false),
+            depth(4, 106, 110, r#"["9.0","0"]"#, ""),
+        ]),
+    );
+    gz(
+        &b,
+        &lines(&[
+            trade(10, 2, "10.5", "0.1", true),
+            depth(11, 111, 115, r#"["10.5","1"]"#, ""),
+            depth(12, 116, 120, "", r#"["11.0","0"]"#),
+        ]),
+    );
+    (a, b)
+}
+
+type Sides = (
+    Vec<(rust_decimal::Decimal, rust_decimal::Decimal)>,
+    Vec<(rust_decimal::Decimal, rust_decimal::Decimal)>,
+);
+
+fn book_at_end(j: &Journal, id: u64) -> Sides {
+    let mut book = Book::new();
+    for e in j
+        .read(0)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.session == id)
+    {
+        if let Body::Input(i @ (Input::BookSnapshot(_) | Input::BookDelta(_))) = &e.body {
+            book.apply_market(i);
+        }
+    }
+    let side = |s| book.levels(s).map(|l| (l.price, l.qty)).collect::<Vec<_>>();
+    (
+        side(flashmm_core::event::Side::Buy),
+        side(flashmm_core::event::Side::Sell),
+    )
+}
+
+#[test]
+fn the_next_days_file_continues_the_book_of_the_day_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = day_files(dir.path());
+    let j = Journal::open(&dir.path().join("journal")).unwrap();
+    let mut w = j.writer().unwrap();
+    let (day1, s1) = binance::import(&mut w, &a, &ImportOptions::default()).unwrap();
+    let (day2, s2) = binance::import(&mut w, &b, &ImportOptions::default()).unwrap();
+    w.close().unwrap();
+    assert_eq!((s1.continued_from, s2.continued_from), (None, Some(day1)));
+    assert!(j
+        .session(day2)
+        .unwrap()
+        .label
+        .contains(&format!("session {day1} at u=110")));
+    // Day 2 starts with day 1's book as a snapshot at its last u, then its own diffs apply.
+    let first_book = j
+        .read(0)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.session == day2)
+        .find_map(|e| match e.body {
+            Body::Input(Input::BookSnapshot(s)) => Some(s),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(first_book.update_id, 110);
+    assert_eq!(book_at_end(&j, day1), {
+        let (b, a) = (first_book.bids.clone(), first_book.asks.clone());
+        (
+            b.into_iter().map(|l| (l.price, l.qty)).collect(),
+            a.into_iter().map(|l| (l.price, l.qty)).collect(),
+        )
+    });
+    assert_eq!(applied(&j, day2), [(111, 115), (116, 120)]);
+    // The same book as one continuous file would give.
+    let whole = dir.path().join("both.gz");
+    let text = |p: &std::path::Path| {
+        let mut s = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(std::fs::File::open(p).unwrap()),
+            &mut s,
+        )
+        .unwrap();
+        s
+    };
+    gz(&whole, &(text(&a) + &text(&b)));
+    let (jw, idw) = import_text(&(text(&a) + &text(&b)), &ImportOptions::default()).unwrap();
+    assert_eq!(book_at_end(&j, day2), book_at_end(&jw, idw));
+    assert_eq!(
+        book_at_end(&j, day2).0,
+        [(dec!(10.5), dec!(1)), (dec!(10.0), dec!(4))]
+    );
+}
+
+#[test]
+fn a_file_without_a_snapshot_that_does_not_continue_is_refused_naming_both_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _) = day_files(dir.path());
+    let late = dir.path().join("late.gz");
+    gz(
+        &late,
+        &lines(&[depth(11, 121, 125, "", ""), depth(12, 126, 130, "", "")]),
+    );
+    let early = dir.path().join("early.gz");
+    // Continues by ids, but is stamped before day 1 ended.
+    gz(&early, &lines(&[depth(3, 111, 115, "", "")]));
+    let j = Journal::open(&dir.path().join("journal")).unwrap();
+    let mut w = j.writer().unwrap();
+    let (day1, _) = binance::import(&mut w, &a, &ImportOptions::default()).unwrap();
+    for f in [&late, &early] {
+        match binance::import(&mut w, f, &ImportOptions::default()).unwrap_err() {
+            e @ ImportError::NotContinuing { .. } => {
+                let m = e.to_string();
+                assert!(
+                    m.contains(&format!("session {day1}"))
+                        && m.contains("u=110")
+                        && m.contains("line 1"),
+                    "{m}"
+                );
+            }
+            other => panic!("{}: {other}", f.display()),
+        }
+    }
+    w.close().unwrap();
+    assert_eq!(j.sessions().unwrap().len(), 1, "nothing written");
+}
+
+#[test]
+fn a_futures_next_day_continues_by_pu_and_one_command_imports_both_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("f1.gz");
+    let b = dir.path().join("f2.gz");
+    gz(
+        &a,
+        &lines(&[
+            snapshot(1, 100, r#"["10.0","1"]"#, r#"["11.0","1"]"#),
+            futures_depth(2, 104, 110, 100, r#"["10.0","2"]"#, ""),
+        ]),
+    );
+    gz(
+        &b,
+        &lines(&[futures_depth(5, 118, 125, 110, "", r#"["11.0","5"]"#)]),
+    );
+    let journal = dir.path().join("journal");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flashmm"))
+        .args([
+            "--journal",
+            journal.to_str().unwrap(),
+            "journal",
+            "import",
+            "--format",
+            "binance",
+        ])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("continues the book of session 1"), "{text}");
+    let j = Journal::open(&journal).unwrap();
+    assert_eq!(applied(&j, 2), [(118, 125)]);
+    assert_eq!(
+        book_at_end(&j, 2),
+        (vec![(dec!(10.0), dec!(2))], vec![(dec!(11.0), dec!(5))])
+    );
+}

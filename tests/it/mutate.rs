@@ -664,7 +664,8 @@ fn binance_error_ok(e: &ImportError, lines: u64, gz_damaged: bool) -> Result<(),
         ImportError::Malformed { line, .. }
         | ImportError::Gap { line, .. }
         | ImportError::TimeJump { line, .. }
-        | ImportError::UnfollowedSnapshot { line, .. } => named(*line),
+        | ImportError::UnfollowedSnapshot { line, .. }
+        | ImportError::NotContinuing { line, .. } => named(*line),
         ImportError::MissingSnapshot {
             first_line,
             last_line,

@@ -171,8 +171,9 @@ impl Book {
         }
         let continuous = if self.awaiting_first_delta {
             match d.prev_update_id {
-                // Futures: the first diff has U <= lastUpdateId <= u.
-                Some(_) => d.first_update_id <= last,
+                // Futures: the first diff names the snapshot as its pu, or straddles it; its
+                // ids need not be contiguous with the snapshot's (issue 12, defect 2).
+                Some(pu) => pu == last || d.first_update_id <= last,
                 // Spot: the first diff has U <= lastUpdateId + 1 <= u.
                 None => d.first_update_id <= last + 1,
             }
@@ -344,6 +345,30 @@ mod tests {
             bids,
             asks,
         }
+    }
+
+    #[test]
+    fn a_futures_first_delta_follows_the_snapshot_by_pu_though_its_ids_jump() {
+        let futures = |first, last, pu| BookDelta {
+            prev_update_id: Some(pu),
+            ..delta(first, last, vec![lv(dec!(100), dec!(5))], vec![])
+        };
+        let mut b = Book::new();
+        b.apply_snapshot(&snap(10));
+        assert_eq!(b.apply_delta(&futures(14, 20, 10)), Applied::Applied);
+        assert_eq!(b.best_bid(), Some((dec!(100), dec!(5))));
+        assert_eq!(b.apply_delta(&futures(25, 30, 20)), Applied::Applied);
+        assert!(matches!(
+            b.apply_delta(&futures(35, 40, 31)),
+            Applied::Gap { .. }
+        ));
+        // Neither naming the snapshot nor straddling it: a gap.
+        let mut b = Book::new();
+        b.apply_snapshot(&snap(10));
+        assert!(matches!(
+            b.apply_delta(&futures(14, 20, 9)),
+            Applied::Gap { .. }
+        ));
     }
 
     #[test]

@@ -24,6 +24,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::str::FromStr;
 
+mod continues;
 mod fast;
 
 const SHOWN_MALFORMED: usize = 20;
@@ -58,6 +59,16 @@ pub enum ImportError {
         diffs: u64,
         first_line: u64,
         last_line: u64,
+    },
+    #[error("the file has no snapshot before its first depth diff (line {line}: U={first_u}, u={last_u_file}{pu}), and that diff does not continue the journal's latest import of its symbol, session {session} ({path}), whose book ended at u={last_u}: import the file that comes before it first, or one that starts with a snapshot")]
+    NotContinuing {
+        line: u64,
+        first_u: u64,
+        last_u_file: u64,
+        pu: String,
+        session: u64,
+        path: String,
+        last_u: u64,
     },
     #[error("update-id gap at line {line}: {detail}. The book would be wrong from here; pass --allow-gaps to mark the gap and resync at the next snapshot")]
     Gap { line: u64, detail: String },
@@ -136,6 +147,8 @@ pub struct ImportStats {
     pub entries: u64,
     pub first_ts: Option<i64>,
     pub last_ts: Option<i64>,
+    /// The import session whose book this file continues (it has no snapshot of its own first).
+    pub continued_from: Option<u64>,
 }
 
 impl ImportStats {
@@ -179,6 +192,9 @@ impl ImportStats {
         }
         for (line, g) in &self.gaps {
             let _ = write!(s, "; gap at line {line}: {g}");
+        }
+        if let Some(id) = self.continued_from {
+            let _ = write!(s, "; continues the book of session {id}");
         }
         if self.dropped_unsynced > 0 {
             let _ = write!(
@@ -393,6 +409,12 @@ fn parse_line(line: &str) -> Result<(i64, Parsed), String> {
         Parsed::OtherStream
     };
     Ok((ts, parsed))
+}
+
+/// The book an earlier import session ended with, which a file without a snapshot continues.
+pub(crate) struct Seed {
+    session: u64,
+    book: BookSnapshot,
 }
 
 /// A record ready for the journal.
@@ -637,7 +659,7 @@ pub fn scan(
     hasher: Option<&mut Sha256>,
     sink: &mut dyn FnMut(Record) -> Result<(), ImportError>,
 ) -> Result<(ImportStats, Option<Symbol>), ImportError> {
-    scan_counted(path, opts, symbol, hasher, sink).map(|(stats, symbol, _)| (stats, symbol))
+    scan_counted(path, opts, symbol, hasher, None, sink).map(|(stats, symbol, _)| (stats, symbol))
 }
 
 /// `scan`, also returning the file's size; with a hasher, every byte of the file is hashed,
@@ -647,6 +669,7 @@ fn scan_counted(
     opts: &ImportOptions,
     symbol: Option<Symbol>,
     hasher: Option<&mut Sha256>,
+    seed: Option<&Seed>,
     sink: &mut dyn FnMut(Record) -> Result<(), ImportError>,
 ) -> Result<(ImportStats, Option<Symbol>, u64), ImportError> {
     let open_err = |e: std::io::Error| ImportError::Open {
@@ -668,7 +691,7 @@ fn scan_counted(
     } else {
         Box::new(BufReader::with_capacity(1 << 16, &mut hashing))
     };
-    let (stats, symbol) = run(reader, path, opts, symbol, sink)?;
+    let (stats, symbol) = run(reader, path, opts, symbol, seed, sink)?;
     if hashing.hasher.is_some() {
         std::io::copy(&mut hashing, &mut std::io::sink()).map_err(open_err)?;
     }
@@ -680,6 +703,7 @@ fn run(
     path: &Path,
     opts: &ImportOptions,
     symbol: Option<Symbol>,
+    seed: Option<&Seed>,
     sink: &mut dyn FnMut(Record) -> Result<(), ImportError>,
 ) -> Result<(ImportStats, Option<Symbol>), ImportError> {
     let mut rb = Rebuild {
@@ -693,6 +717,18 @@ fn run(
         stale_run: 0,
         replaying: false,
     };
+    // A continued book stands in for the snapshot, taking effect at the file's first line.
+    let mut pending = None;
+    if let Some(seed) = seed {
+        rb.sync = Sync::Synced {
+            last: seed.book.update_id,
+            first_after_snapshot: true,
+        };
+        rb.ever_synced = true;
+        rb.snapshot_at = (0, seed.book.update_id);
+        rb.stats.continued_from = Some(seed.session);
+        pending = Some(seed.book.clone());
+    }
     let mut fast = fast::Fast::default();
     let mut buf = Vec::with_capacity(4096);
     let mut line_no = 0u64;
@@ -776,6 +812,16 @@ fn run(
             }
         }
         let ts = rb.stamp(ts);
+        if let Some(book) = pending.take() {
+            rb.emit(
+                sink,
+                Record {
+                    ts_ns: ts,
+                    venue_ts_ns: None,
+                    input: Input::BookSnapshot(book),
+                },
+            )?;
+        }
         match parsed {
             Parsed::Snapshot {
                 update_id,
@@ -918,28 +964,72 @@ pub fn import(
     path: &Path,
     opts: &ImportOptions,
 ) -> Result<(u64, ImportStats), ImportError> {
+    // A file without a snapshot first may continue the journal's last import of its symbol.
+    let first = continues::first_diff(path)?;
+    let lookup = match &first {
+        Some((_, ts, d)) => continues::find(writer.journal(), d, *ts)?,
+        None => continues::Lookup::Nothing,
+    };
+    let seed = match &lookup {
+        continues::Lookup::Continues(earlier, book) => Some(Seed {
+            session: earlier.session,
+            book: book.clone(),
+        }),
+        _ => None,
+    };
     // Pass 1: validate everything, learn the symbol and hash the file; nothing is written.
     let mut hasher = Sha256::new();
-    let (symbol, sha256, bytes) =
-        match scan_counted(path, opts, None, Some(&mut hasher), &mut |_| Ok(())) {
-            Ok((_, symbol, bytes)) => (symbol, hex(&hasher.finalize()), bytes),
-            Err(e) => {
-                // A file already imported is reported as such, whatever this import says of it.
-                if let Ok((sha256, _)) = file_digest(path) {
-                    refuse_reimport(writer, path, opts, &sha256)?;
-                }
-                return Err(e);
+    let pass1 = scan_counted(
+        path,
+        opts,
+        None,
+        Some(&mut hasher),
+        seed.as_ref(),
+        &mut |_| Ok(()),
+    );
+    let (symbol, sha256, bytes) = match pass1 {
+        Ok((_, symbol, bytes)) => (symbol, hex(&hasher.finalize()), bytes),
+        Err(e) => {
+            // A file already imported is reported as such, whatever this import says of it.
+            if let Ok((sha256, _)) = file_digest(path) {
+                refuse_reimport(writer, path, opts, &sha256)?;
             }
-        };
+            return Err(match (e, &lookup, &first) {
+                (
+                    ImportError::MissingSnapshot { .. },
+                    continues::Lookup::Breaks(earlier),
+                    Some((line, _, d)),
+                ) => ImportError::NotContinuing {
+                    line: *line,
+                    first_u: d.first_update_id,
+                    last_u_file: d.last_update_id,
+                    pu: d
+                        .prev_update_id
+                        .map_or(String::new(), |pu| format!(", pu={pu}")),
+                    session: earlier.session,
+                    path: earlier.path.clone(),
+                    last_u: earlier.last_u,
+                },
+                (e, _, _) => e,
+            });
+        }
+    };
     refuse_reimport(writer, path, opts, &sha256)?;
     let symbol = symbol.ok_or(ImportError::NoSymbol)?;
     // Pass 2: write.
     let mut session = None;
     let label = format!(
-        "binance import of {}",
+        "binance import of {}{}",
         path.file_name()
             .map(|n| n.to_string_lossy())
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        match &seed {
+            Some(s) => format!(
+                ", continuing the book of session {} at u={}",
+                s.session, s.book.update_id
+            ),
+            None => String::new(),
+        }
     );
     let start = SessionStart {
         mode: Mode::Import,
@@ -955,31 +1045,38 @@ pub fn import(
         }),
     };
     let mut start = Some(start);
-    let (stats, _) = scan(path, opts, Some(symbol), None, &mut |r: Record| {
-        let id = match session {
-            Some(id) => id,
-            None => {
-                let id = writer.begin(
-                    r.ts_ns,
-                    start
-                        .take()
-                        .ok_or(JournalError::Usage("session started twice".into()))?,
-                )?;
-                session = Some(id);
-                id
-            }
-        };
-        let mut e = Entry {
-            seq: 0,
-            ts_ns: r.ts_ns,
-            venue_ts_ns: r.venue_ts_ns,
-            session: id,
-            cause: None,
-            body: Body::Input(r.input),
-        };
-        writer.append(&mut e)?;
-        Ok(())
-    })?;
+    let (stats, _, _) = scan_counted(
+        path,
+        opts,
+        Some(symbol),
+        None,
+        seed.as_ref(),
+        &mut |r: Record| {
+            let id = match session {
+                Some(id) => id,
+                None => {
+                    let id = writer.begin(
+                        r.ts_ns,
+                        start
+                            .take()
+                            .ok_or(JournalError::Usage("session started twice".into()))?,
+                    )?;
+                    session = Some(id);
+                    id
+                }
+            };
+            let mut e = Entry {
+                seq: 0,
+                ts_ns: r.ts_ns,
+                venue_ts_ns: r.venue_ts_ns,
+                session: id,
+                cause: None,
+                body: Body::Input(r.input),
+            };
+            writer.append(&mut e)?;
+            Ok(())
+        },
+    )?;
     let Some(id) = session else {
         return Err(ImportError::Read {
             path: path.display().to_string(),
