@@ -549,3 +549,35 @@ async fn the_fake_refuses_what_o4_mini_refuses() {
         .unwrap();
     assert_eq!(wrong_key.status().as_u16(), 401);
 }
+
+/// Issue 13, defect 5: an error's words say what the response said, once.
+#[test]
+fn failure_messages_say_the_status_once_and_a_cut_answer_names_the_usage() {
+    let cfg = AzureConfig::default();
+    let msg = |status: u16, body: &str| match parse_completion(status, body, &cfg).0 {
+        Err(f) => f.message,
+        Ok(p) => panic!("{p:?}"),
+    };
+    let m = msg(
+        429,
+        r#"{"error":{"code":"429","message":"Rate limit is exceeded."}}"#,
+    );
+    assert_eq!(m, "HTTP 429: Rate limit is exceeded.");
+    let m = msg(
+        429,
+        r#"{"error":{"code":"RateLimitReached","message":"slow down"}}"#,
+    );
+    assert_eq!(m, "HTTP 429 RateLimitReached: slow down");
+    // The test completion reports 800 completion tokens, 700 of them reasoning.
+    for content in ["", r#"{"direction":"bull"#] {
+        let m = msg(200, &completion(content, "length", None));
+        assert!(
+            m.contains("800 completion tokens used (700 of them reasoning)")
+                && m.contains(&format!(
+                    "azure.max_completion_tokens = {}",
+                    cfg.max_completion_tokens
+                )),
+            "{m}"
+        );
+    }
+}

@@ -530,7 +530,11 @@ pub fn parse_completion(
                 format!("the prompt was filtered (HTTP 400 content_filter): {message}"),
             )
         } else {
-            let code = code.map(|c| format!(" {c}")).unwrap_or_default();
+            // Azure often repeats the status as the code ("429"): say it once.
+            let code = code
+                .filter(|c| *c != status.to_string())
+                .map(|c| format!(" {c}"))
+                .unwrap_or_default();
             fail(FailureKind::Http, format!("HTTP {status}{code}: {message}"))
         };
         return (r, None, Decimal::ZERO);
@@ -575,6 +579,18 @@ pub fn parse_completion(
         Some(m) => (m.content.unwrap_or_default(), m.refusal.unwrap_or_default()),
         None => (String::new(), String::new()),
     };
+    // What the response says it used, for a `length` failure: the configured limit alone does
+    // not say whether the reasoning or the answer took the tokens.
+    let used = match &usage {
+        Some(u) => format!(
+            "{} completion tokens used ({} of them reasoning) of azure.max_completion_tokens = {}",
+            u.completion, u.reasoning, cfg.max_completion_tokens
+        ),
+        None => format!(
+            "azure.max_completion_tokens = {} reached (the response reported no usage)",
+            cfg.max_completion_tokens
+        ),
+    };
     let r = if !refusal.trim().is_empty() {
         fail(
             FailureKind::Refusal,
@@ -586,15 +602,14 @@ pub fn parse_completion(
             Some("length") if content.trim().is_empty() => fail(
                 FailureKind::Length,
                 format!(
-                    "finish_reason length with no content: the hidden reasoning used all {} tokens; raise azure.max_completion_tokens",
-                    cfg.max_completion_tokens
+                    "finish_reason length with no content: the hidden reasoning took the budget ({used}); raise azure.max_completion_tokens"
                 ),
             ),
             Some("length") => match answer::parse(&content) {
                 Ok(p) => Ok(p),
                 Err(_) => fail(
                     FailureKind::Length,
-                    format!("the answer was cut at azure.max_completion_tokens = {}; raise it", cfg.max_completion_tokens),
+                    format!("the answer was cut off ({used}); raise azure.max_completion_tokens"),
                 ),
             },
             Some("stop") | None => answer::parse(&content),

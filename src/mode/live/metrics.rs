@@ -56,7 +56,8 @@ struct State {
     entries_out: u64,
     llm_calls: u64,
     llm_errors: u64,
-    llm_cost_usd: f64,
+    /// Decimal, so the exported sum is the exact spend (0.0099, not 0.009899999999999999).
+    llm_cost_usd: rust_decimal::Decimal,
     breaker: &'static str,
     position: f64,
     venue_position: f64,
@@ -110,7 +111,7 @@ impl Metrics {
         });
     }
 
-    pub fn llm(&self, ok: bool, cost_usd: f64) {
+    pub fn llm(&self, ok: bool, cost_usd: rust_decimal::Decimal) {
         self.with(|s| {
             s.llm_calls += 1;
             s.llm_errors += (!ok) as u64;
@@ -165,13 +166,17 @@ impl Metrics {
                 ("flashmm_entries_out_total", "outputs journaled", s.entries_out as f64),
                 ("flashmm_llm_calls_total", "model answers received", s.llm_calls as f64),
                 ("flashmm_llm_errors_total", "model answers that were failures", s.llm_errors as f64),
-                ("flashmm_llm_cost_usd_total", "model spend in USD", s.llm_cost_usd),
                 ("flashmm_reconciliations_total", "reads of the venue's orders and position, applied", s.reconciliations as f64),
                 ("flashmm_position_adopted_total", "position differences adopted from the venue", s.positions_adopted as f64),
             ];
             for (name, help, v) in counters {
                 let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
             }
+            let _ = writeln!(
+                o,
+                "# HELP flashmm_llm_cost_usd_total model spend in USD\n# TYPE flashmm_llm_cost_usd_total counter\nflashmm_llm_cost_usd_total {}",
+                s.llm_cost_usd.normalize()
+            );
             let gauges = [
                 ("flashmm_position", "the engine's position in base units", s.position),
                 ("flashmm_venue_position", "the venue's position at the last account read", s.venue_position),
@@ -251,5 +256,30 @@ pub async fn serve(
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn model_spend_is_exported_exactly() {
+        let m = Metrics::new();
+        for _ in 0..3 {
+            m.llm(true, dec!(0.0033));
+        }
+        m.llm(false, dec!(0));
+        let text = m.render();
+        assert!(
+            text.contains("\nflashmm_llm_cost_usd_total 0.0099\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nflashmm_llm_calls_total 4\n")
+                && text.contains("\nflashmm_llm_errors_total 1\n"),
+            "{text}"
+        );
     }
 }

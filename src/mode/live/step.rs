@@ -247,7 +247,7 @@ impl Live {
 
     pub(super) fn on_prediction(&mut self, resp: PredictionResponse) -> Result<(), LiveError> {
         let ok = resp.result.is_ok();
-        self.metrics.llm(ok, resp.cost_usd.to_f64().unwrap_or(0.0));
+        self.metrics.llm(ok, resp.cost_usd);
         // A local predictor answers in no time: its "latency" is not the model's.
         if matches!(resp.source, PredictorKind::Azure) {
             self.metrics
