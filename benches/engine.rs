@@ -36,6 +36,7 @@ fn backtest_once(w: &mut flashmm_journal::Writer) -> backtest::Outcome {
         to: None,
         predictor: PredictorChoice::Rules,
         cfg: Config::default(),
+        market_keys: None,
         progress: false,
         what_if: None,
     };

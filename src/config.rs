@@ -17,3 +17,10 @@ pub fn load(file: Option<&Path>, sets: &[String]) -> Result<Config, ConfigError>
         None => Config::load_text(None, sets),
     }
 }
+
+/// The keys `file` and `--set` name (`Config::explicit_keys`); an unreadable file names none
+/// (`load` has already said why it cannot be read).
+pub fn explicit_keys(file: Option<&Path>, sets: &[String]) -> Vec<String> {
+    let text = file.and_then(|p| std::fs::read_to_string(p).ok());
+    Config::explicit_keys(text.as_deref(), sets)
+}

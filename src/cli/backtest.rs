@@ -5,7 +5,7 @@ use super::{open, ConfigArgs};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use flashmm::mode::backtest::{self, BacktestArgs, Data, PredictorChoice};
-use flashmm_core::event::{when, Symbol};
+use flashmm_core::event::when;
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -66,6 +66,7 @@ pub(super) fn run_backtest(dir: &std::path::Path, b: BacktestCmd) -> Result<i32>
         sets.push(format!("predict.budget_usd_total={c:?}"));
     }
     let cfg = flashmm::config::load(b.config.config.as_deref(), &sets)?;
+    let market_keys = flashmm::config::explicit_keys(b.config.config.as_deref(), &sets);
     let from = b
         .from
         .as_deref()
@@ -101,7 +102,6 @@ pub(super) fn run_backtest(dir: &std::path::Path, b: BacktestCmd) -> Result<i32>
         PredictorArg::Azure => PredictorChoice::Azure,
         PredictorArg::Recorded => PredictorChoice::Recorded(b.recorded_session),
     };
-    let symbol = cfg.market.symbol;
     let o = backtest::run(
         &mut writer,
         BacktestArgs {
@@ -111,6 +111,7 @@ pub(super) fn run_backtest(dir: &std::path::Path, b: BacktestCmd) -> Result<i32>
             to,
             predictor,
             cfg,
+            market_keys: Some(market_keys),
             progress: true,
             what_if: None,
         },
@@ -129,7 +130,10 @@ pub(super) fn run_backtest(dir: &std::path::Path, b: BacktestCmd) -> Result<i32>
     if b.json {
         let mut v = o.summary.to_json();
         if let Some(m) = v.as_object_mut() {
-            m.insert("symbol".into(), symbol.to_string().into());
+            m.insert("symbol".into(), o.market.symbol.to_string().into());
+            m.insert("venue".into(), o.market.venue.clone().into());
+            m.insert("kind".into(), o.market.kind.as_str().into());
+            m.insert("settle_currency".into(), o.market.settle_currency.clone().into());
             m.insert("predictor".into(), predictor_name(predictor).into());
             m.insert("source_session".into(), o.source_session.into());
             m.insert("from_seq".into(), o.from_seq.into());
@@ -150,7 +154,7 @@ pub(super) fn run_backtest(dir: &std::path::Path, b: BacktestCmd) -> Result<i32>
         }
         println!("{v}");
     } else {
-        print_report(&o, symbol, predictor, events_per_s);
+        print_report(&o, predictor, events_per_s);
     }
     Ok(0)
 }
@@ -164,7 +168,8 @@ fn predictor_name(p: PredictorChoice) -> &'static str {
     }
 }
 
-fn print_report(o: &backtest::Outcome, symbol: Symbol, p: PredictorChoice, events_per_s: f64) {
+fn print_report(o: &backtest::Outcome, p: PredictorChoice, events_per_s: f64) {
+    let m = &o.market;
     let v = o.summary.to_json();
     let s = |k: &str| match &v[k] {
         serde_json::Value::String(x) => x.clone(),
@@ -177,7 +182,12 @@ fn print_report(o: &backtest::Outcome, symbol: Symbol, p: PredictorChoice, event
         format!("{h} {avg} ({} fills)", v["markout_samples"][h])
     };
     println!(
-        "FlashMM backtest: {symbol}, {} predictor, market data from session {}",
+        "FlashMM backtest: {} ({} {}, tick {}, lot {}), {} predictor, market data from session {}",
+        m.symbol,
+        m.venue,
+        m.kind.as_str(),
+        m.tick_size,
+        m.lot_size,
         predictor_name(p),
         o.source_session
     );
@@ -190,19 +200,21 @@ fn print_report(o: &backtest::Outcome, symbol: Symbol, p: PredictorChoice, event
         s("rejects")
     );
     println!(
-        "  fills           {} ({} maker, {} taker), volume {} ({} quote)",
+        "  fills           {} ({} maker, {} taker), volume {} ({} {})",
         s("fills"),
         s("maker_fills"),
         s("taker_fills"),
         s("volume"),
-        s("notional")
+        s("notional"),
+        m.settle_currency
     );
     println!(
-        "  PnL             total {} = realized {} + unrealized {} - fees {}",
+        "  PnL             total {} = realized {} + unrealized {} - fees {} (in {})",
         pnl("total"),
         pnl("realized"),
         pnl("unrealized"),
-        pnl("fees")
+        pnl("fees"),
+        m.settle_currency
     );
     println!(
         "  position        final {}, max |position| {}, final mid {}",

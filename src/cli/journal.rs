@@ -143,6 +143,9 @@ pub(super) fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32>
                             file.display(),
                             stats.summary()
                         );
+                        if let Some(i) = &stats.instrument {
+                            println!("  instrument: {}", i.describe());
+                        }
                         for (line, why) in &stats.malformed_lines {
                             eprintln!("  malformed line {line}: {why}");
                         }
@@ -233,14 +236,20 @@ pub(super) fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32>
             let journal = open(dir)?;
             let sessions = journal.sessions()?;
             let mut reach = Vec::with_capacity(sessions.len());
+            let mut instruments = Vec::with_capacity(sessions.len());
             for s in &sessions {
                 reach.push(market_reach(&journal, s)?);
+                instruments.push(flashmm_journal::instrument::of_session(&journal, s.id)?);
             }
             if json {
                 let mut out = Vec::with_capacity(sessions.len());
-                for (s, r) in sessions.iter().zip(&reach) {
+                for ((s, r), i) in sessions.iter().zip(&reach).zip(&instruments) {
                     let mut v = serde_json::to_value(s)?;
                     if let Some(o) = v.as_object_mut() {
+                        let m = i.as_ref().map(|i| &i.market);
+                        o.insert("symbol".into(), m.map(|m| m.symbol.to_string()).into());
+                        o.insert("venue".into(), m.map(|m| m.venue.clone()).into());
+                        o.insert("kind".into(), m.map(|m| m.kind.as_str()).into());
                         o.insert("finished".into(), s.finished().into());
                         o.insert("state".into(), s.state().into());
                         o.insert(
@@ -277,18 +286,24 @@ pub(super) fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32>
                 })
                 .collect();
             let sw = status.iter().map(|m| m.len()).max().unwrap_or(0).max(6);
+            let symbols: Vec<String> = instruments
+                .iter()
+                .map(|i| i.as_ref().map_or("-".into(), |i| i.market.symbol.to_string()))
+                .collect();
+            let yw = symbols.iter().map(|m| m.len()).max().unwrap_or(0).max(6);
             let mut out = std::io::stdout().lock();
             writeln!(
                 out,
-                "{:>7}  {:<8}  {:>9}  {:<17}  {:<24}  {:<24}  {:<mw$}  {:<sw$}  label",
-                "session", "mode", "entries", "seqs", "from", "to", "market", "status"
+                "{:>7}  {:<8}  {:<yw$}  {:>9}  {:<17}  {:<24}  {:<24}  {:<mw$}  {:<sw$}  label",
+                "session", "mode", "symbol", "entries", "seqs", "from", "to", "market", "status"
             )?;
-            for ((s, m), st) in sessions.iter().zip(&market).zip(&status) {
+            for (((s, m), st), y) in sessions.iter().zip(&market).zip(&status).zip(&symbols) {
                 writeln!(
                     out,
-                    "{:>7}  {:<8}  {:>9}  {:<17}  {:<24}  {:<24}  {:<mw$}  {:<sw$}  {}",
+                    "{:>7}  {:<8}  {:<yw$}  {:>9}  {:<17}  {:<24}  {:<24}  {:<mw$}  {:<sw$}  {}",
                     s.id,
                     s.mode.as_str(),
+                    y,
                     s.entries,
                     format!("{}..{}", s.first_seq, s.last_seq),
                     when::format(s.first_ts),

@@ -13,7 +13,10 @@
 use super::cover;
 use super::import_hint::import_hint;
 use flashmm_core::book::Book;
-use flashmm_core::config::{Config, ModelLatency};
+use flashmm_core::config::{Config, MarketConfig, ModelLatency};
+use flashmm_core::contract::Contract;
+use flashmm_core::event::Symbol;
+use flashmm_core::instrument::{self, MARKET_KEYS};
 use flashmm_core::event::{
     bounds, Body, Entry, Input, Mode, Output, PredictionResponse, PredictorGate, SessionStart,
     SessionStatus, Source,
@@ -51,6 +54,9 @@ pub enum BacktestError {
     Stub(#[from] StubError),
     #[error("{0}")]
     NoData(String),
+    /// The config's `market.*` contradicts the data, or the config does not fit its market.
+    #[error("{0}")]
+    Market(String),
     #[error(transparent)]
     Azure(#[from] flashmm_venue::azure::AzureError),
     #[error("market entry seq {seq} is unusable: {why}. Import the recording again with this flashmm (`flashmm journal import`), which refuses such lines and names them")]
@@ -119,6 +125,9 @@ pub struct BacktestArgs {
     pub to: Option<i64>,
     pub predictor: PredictorChoice,
     pub cfg: Config,
+    /// The `market.*` keys the user set (`Config::explicit_keys`); the rest come from the data.
+    /// `None`: all of `cfg.market` was chosen, and must agree with the data.
+    pub market_keys: Option<Vec<String>>,
     pub progress: bool,
     /// Set for a what-if replay: the session it reruns, and that session's market seqs.
     pub what_if: Option<WhatIf>,
@@ -139,6 +148,8 @@ pub struct Outcome {
     /// Whether `--data` had to be imported during this run.
     pub imported: bool,
     pub summary: Summary,
+    /// The market the run traded: the data's instrument with the user's keys.
+    pub market: MarketConfig,
     pub wall_s: f64,
     pub latency: hdrhistogram::Histogram<u64>,
     pub engine: flashmm_core::EngineStats,
@@ -203,6 +214,7 @@ pub(crate) fn resolve_source(
     data: &Data,
     from: Option<(i64, i64)>,
     to: Option<i64>,
+    symbol: Option<Symbol>,
 ) -> Result<(u64, bool), BacktestError> {
     let (id, imported) = match data {
         Data::File(path) => {
@@ -236,14 +248,41 @@ pub(crate) fn resolve_source(
             (*id, false)
         }
         Data::Journal(None) => {
-            let sessions = writer.journal().sessions()?;
-            let pick = sessions.iter().rev().find(|s| {
-                has_market_data(s)
-                    && from.is_none_or(|(f, u)| cover::covers(s, f, u))
-                    && to.is_none_or(|t| s.first_ts <= t)
-            });
-            let market: Vec<&SessionInfo> =
-                sessions.iter().filter(|s| has_market_data(s)).collect();
+            let journal = writer.journal().clone();
+            let sessions: Vec<SessionInfo> = journal
+                .sessions()?
+                .into_iter()
+                .filter(|s| has_market_data(s))
+                .collect();
+            // With two symbols in the journal, the one the config names.
+            let of_symbol = |s: &SessionInfo| -> Result<Option<Symbol>, BacktestError> {
+                Ok(flashmm_journal::instrument::of_session(&journal, s.id)?.map(|i| i.market.symbol))
+            };
+            let mut pick = None;
+            let mut other = Vec::new();
+            for s in sessions.iter().rev() {
+                let covers = from.is_none_or(|(f, u)| cover::covers(s, f, u))
+                    && to.is_none_or(|t| s.first_ts <= t);
+                if !covers {
+                    continue;
+                }
+                let theirs = of_symbol(s)?;
+                match (symbol, theirs) {
+                    (Some(want), Some(have)) if want != have => other.push((s.id, have)),
+                    _ => {
+                        pick = Some(s);
+                        break;
+                    }
+                }
+            }
+            if let (None, Some(want), false) = (pick, symbol, other.is_empty()) {
+                let list: Vec<String> = other.iter().map(|(id, y)| format!("session {id} ({y})")).collect();
+                return Err(BacktestError::NoData(format!(
+                    "no market data of {want} (market.symbol) in this journal covers the requested time; it has {}: drop market.symbol to use it, or import a recording of {want}",
+                    list.join(", ")
+                )));
+            }
+            let market: Vec<&SessionInfo> = sessions.iter().collect();
             match (pick, from) {
                 (Some(s), _) => (s.id, false),
                 (None, Some((f, u))) if !market.is_empty() => {
@@ -275,6 +314,23 @@ pub(crate) fn resolve_source(
         }
     }
     Ok((id, imported))
+}
+
+/// The market of session `source` with the keys the user set, which must agree with it; the
+/// whole config is validated again with it (a size below the data's minimum, say).
+fn market_of(journal: &Journal, source: u64, args: &BacktestArgs) -> Result<MarketConfig, BacktestError> {
+    let Some(data) = flashmm_journal::instrument::of_session(journal, source)? else {
+        return Ok(args.cfg.market.clone());
+    };
+    let all: Vec<String> = MARKET_KEYS.iter().map(|k| format!("market.{k}")).collect();
+    let keys = args.market_keys.as_ref().unwrap_or(&all);
+    let what = format!("the market data of session {source} ({})", data.market.venue);
+    let market = instrument::reconcile(&args.cfg.market, keys, &data, &what).map_err(BacktestError::Market)?;
+    let mut cfg = args.cfg.clone();
+    cfg.market = market.clone();
+    cfg.validate()
+        .map_err(|e| BacktestError::Market(format!("with the market of session {source}: {e}")))?;
+    Ok(market)
 }
 
 /// Imports count only when complete (a failed or killed import may hold a wrong book); live and
@@ -537,7 +593,11 @@ impl Sim<'_> {
 pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestError> {
     let started = Instant::now();
     let from = args.from.map(|f| (f, args.from_until.unwrap_or(f)));
-    let (source, imported) = resolve_source(writer, &args.data, from, args.to)?;
+    let wanted = match &args.market_keys {
+        Some(k) if !k.iter().any(|k| k == "market.symbol") => None,
+        _ => Some(args.cfg.market.symbol),
+    };
+    let (source, imported) = resolve_source(writer, &args.data, from, args.to, wanted)?;
     let journal: Journal = writer.journal().clone();
     let range = match args.what_if {
         Some(w) => Some((w.from_seq, w.to_seq)),
@@ -549,6 +609,8 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
         )));
     };
     let first_ts = journal.get(from_seq)?.map(|e| e.ts_ns).unwrap_or(0);
+    let mut args = args;
+    args.cfg.market = market_of(&journal, source, &args)?;
     let predictor: Box<dyn Predictor> = match args.predictor {
         PredictorChoice::Rules => Box::new(Rules {
             signal_bps: args.cfg.predict.rules_signal_bps,
@@ -637,7 +699,7 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
         answers_n: 0,
         placed: BTreeMap::new(),
         canceled: BTreeMap::new(),
-        summary: Summary::new(args.cfg.predict.horizon_s),
+        summary: Summary::new(args.cfg.predict.horizon_s, Contract::of(&args.cfg.market)),
         book: Book::new(),
         last_market: i64::MIN,
         out: Vec::with_capacity(32),
@@ -732,6 +794,7 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
         to_seq,
         imported,
         summary,
+        market: args.cfg.market.clone(),
         wall_s: started.elapsed().as_secs_f64(),
         latency,
         engine,

@@ -34,7 +34,7 @@ pub fn run(
     args: ProbeArgs,
     predictor: &mut dyn Predictor,
 ) -> Result<ProbeOutcome, BacktestError> {
-    let (source, _) = resolve_source(writer, &args.data, None, args.at)?;
+    let (source, _) = resolve_source(writer, &args.data, None, args.at, None)?;
     let journal = writer.journal().clone();
     let Some((from_seq, to_seq)) = journal.seq_range(source, None, args.at)? else {
         return Err(BacktestError::NoData(format!(

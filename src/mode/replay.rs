@@ -374,7 +374,7 @@ pub fn what_if(
         })?,
         _ => to_seq,
     };
-    let mut original = SessionReport::new(cfg.predict.horizon_s);
+    let mut original = SessionReport::new(cfg.predict.horizon_s, flashmm_core::contract::Contract::of(&cfg.market));
     for e in session_stream(&journal, parent.id)? {
         original.on_entry(&e?);
     }
@@ -389,6 +389,7 @@ pub fn what_if(
             to: None,
             predictor: PredictorChoice::Recorded(Some(parent.id)),
             cfg,
+            market_keys: None,
             progress,
             what_if: Some(WhatIf {
                 parent: parent.id,

@@ -20,6 +20,7 @@ fn run(w: &mut Writer, cfg: Config, predictor: PredictorChoice) -> backtest::Out
             to: None,
             predictor,
             cfg,
+            market_keys: None,
             progress: false,
             what_if: None,
         },
@@ -61,7 +62,7 @@ fn the_report_read_back_from_the_journal_equals_the_live_one() {
     let mut w = j.writer().unwrap();
     let o = run(&mut w, Config::default(), PredictorChoice::Rules);
     w.close().unwrap();
-    let mut r = SessionReport::new(Config::default().predict.horizon_s);
+    let mut r = SessionReport::new(Config::default().predict.horizon_s, Default::default());
     let mut n = 0;
     for e in session_stream(&j, o.session).unwrap() {
         r.on_entry(&e.unwrap());
@@ -184,6 +185,7 @@ fn a_time_window_from_the_journal() {
             to: Some(to),
             predictor: PredictorChoice::Rules,
             cfg: Config::default(),
+            market_keys: None,
             progress: false,
             what_if: None,
         },

@@ -202,6 +202,7 @@ fn a_full_disk_stops_the_import_with_advice_and_loses_nothing_written() {
                 to: None,
                 predictor: flashmm::mode::backtest::PredictorChoice::Rules,
                 cfg: flashmm_core::config::Config::default(),
+                market_keys: None,
                 progress: false,
                 what_if: None,
             },

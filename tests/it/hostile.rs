@@ -326,6 +326,7 @@ fn backtest_over_a_hostile_entry_names_its_seq() {
             to: None,
             predictor: PredictorChoice::Rules,
             cfg: Config::default(),
+            market_keys: None,
             progress: false,
             what_if: None,
         };

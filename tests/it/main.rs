@@ -18,6 +18,7 @@ mod full_disk;
 mod hints;
 mod hostile;
 mod import;
+mod instruments;
 mod journal;
 mod jsonl;
 mod live;

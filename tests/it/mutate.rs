@@ -714,6 +714,7 @@ fn rules_backtest(w: &mut flashmm_journal::Writer, session: u64) -> Result<(), B
         to: None,
         predictor: PredictorChoice::Rules,
         cfg: Config::default(),
+        market_keys: None,
         progress: false,
         what_if: None,
     };

@@ -228,7 +228,7 @@ fn markouts_are_the_mids_of_the_book_rebuilt_by_hand() {
     }
     assert!(scored > 200, "{scored}");
     // The same rule as the session summary: its averages come out again.
-    let mut r = SessionReport::new(60);
+    let mut r = SessionReport::new(60, Default::default());
     for e in &stream {
         r.on_entry(e);
     }

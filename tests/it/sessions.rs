@@ -40,6 +40,7 @@ fn run_backtest(j: &Journal, to: Option<i64>) -> backtest::Outcome {
             to,
             predictor: PredictorChoice::Rules,
             cfg: Config::default(),
+            market_keys: None,
             progress: false,
             what_if: None,
         },

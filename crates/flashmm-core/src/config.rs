@@ -53,12 +53,48 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct MarketConfig {
     pub symbol: Symbol,
+    /// Where the market trades (`binance-spot`, `binance-usdm`, `binance-coinm`, `hyperliquid`,
+    /// `citrex`); a backtest takes it from the data.
+    pub venue: String,
+    pub kind: InstrumentKind,
     #[serde(with = "decimal")]
     pub tick_size: Decimal,
     #[serde(with = "decimal")]
     pub lot_size: Decimal,
     #[serde(with = "decimal")]
     pub min_qty: Decimal,
+    /// Quote currency per contract per unit of price (linear), or quote currency per contract
+    /// (inverse: 100 USD for Binance's BTCUSD_PERP).
+    #[serde(with = "decimal")]
+    pub multiplier: Decimal,
+    /// The currency prices are in.
+    pub quote_currency: String,
+    /// The currency PnL and fees are in: the quote for spot and linear, the base for inverse.
+    pub settle_currency: String,
+}
+
+/// How a position's value follows the price.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstrumentKind {
+    /// Quantity in the base asset; PnL in the quote.
+    #[default]
+    Spot,
+    /// Quantity in the base asset (times `multiplier`); PnL in the quote.
+    LinearPerp,
+    /// Quantity in contracts worth `multiplier` quote each; PnL in the base:
+    /// qty x multiplier x (1/entry - 1/exit).
+    InversePerp,
+}
+
+impl InstrumentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstrumentKind::Spot => "spot",
+            InstrumentKind::LinearPerp => "linear_perp",
+            InstrumentKind::InversePerp => "inverse_perp",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -78,6 +114,10 @@ pub struct StrategyConfig {
     pub levels: u32,
     #[serde(with = "decimal")]
     pub base_size: Decimal,
+    /// The first level's size in quote currency; when above 0 it replaces `base_size`, so one
+    /// config serves markets of any price (and inverse contracts: notional / multiplier).
+    #[serde(with = "decimal")]
+    pub base_notional: Decimal,
     #[serde(with = "decimal")]
     pub size_multiplier: Decimal,
     #[serde(with = "decimal")]
@@ -232,9 +272,14 @@ impl Default for MarketConfig {
     fn default() -> Self {
         MarketConfig {
             symbol: Symbol::new("BTCUSDT").unwrap_or_else(|_| unreachable!()),
+            venue: "binance-spot".into(),
+            kind: InstrumentKind::Spot,
             tick_size: dec!(0.01),
             lot_size: dec!(0.00001),
             min_qty: dec!(0.00001),
+            multiplier: Decimal::ONE,
+            quote_currency: "USDT".into(),
+            settle_currency: "USDT".into(),
         }
     }
 }
@@ -257,6 +302,7 @@ impl Default for StrategyConfig {
         StrategyConfig {
             levels: 3,
             base_size: dec!(0.001),
+            base_notional: Decimal::ZERO,
             size_multiplier: dec!(1.5),
             level_spacing_bps: dec!(1.0),
             base_half_spread_bps: dec!(1.0),
@@ -550,6 +596,30 @@ impl Config {
         Config::from_table(t)
     }
 
+    /// The keys a config file and `--set` name, as `section.key`: what the user chose, as
+    /// opposed to defaults (a backtest takes the rest of `market.*` from the data).
+    pub fn explicit_keys(file: Option<&str>, sets: &[String]) -> Vec<String> {
+        let mut keys = Vec::new();
+        if let Some(t) = file.and_then(|t| t.parse::<toml::Table>().ok()) {
+            for (section, v) in &t {
+                match v {
+                    toml::Value::Table(inner) => {
+                        keys.extend(inner.keys().map(|k| format!("{section}.{k}")))
+                    }
+                    _ => keys.push(section.clone()),
+                }
+            }
+        }
+        for s in sets {
+            if let Some((k, _)) = s.split_once('=') {
+                keys.push(k.trim().to_string());
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
         let t: toml::Table = text
             .parse()
@@ -617,6 +687,7 @@ impl Config {
         pos("market.tick_size", m.tick_size)?;
         pos("market.lot_size", m.lot_size)?;
         pos("market.min_qty", m.min_qty)?;
+        pos("market.multiplier", m.multiplier)?;
         let f = &self.features;
         posu("features.momentum_trades", f.momentum_trades as u64)?;
         posu("features.window_s", f.window_s)?;
@@ -632,10 +703,14 @@ impl Config {
             ));
         }
         pos("strategy.base_size", s.base_size)?;
-        if s.base_size < m.min_qty {
+        nonneg("strategy.base_notional", s.base_notional)?;
+        if s.base_notional.is_zero() && s.base_size < m.min_qty {
             return Err(invalid(
                 "strategy.base_size",
-                format!("{} is below market.min_qty {}", s.base_size, m.min_qty),
+                format!(
+                    "{} is below market.min_qty {} of {}; set strategy.base_notional (in {}) to size quotes by value, or a larger base_size",
+                    s.base_size, m.min_qty, m.symbol, m.quote_currency
+                ),
             ));
         }
         pos("strategy.size_multiplier", s.size_multiplier)?;

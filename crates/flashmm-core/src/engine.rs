@@ -93,7 +93,7 @@ impl Engine {
             book: Book::new(),
             features: FeatureState::new(&cfg.features, cfg.risk.kill_window_ms),
             orders: Orders::default(),
-            position: Position::default(),
+            position: Position::new(crate::contract::Contract::of(&cfg.market)),
             risk: Risk::new(&cfg.risk),
             prediction: PredictionState::new(&cfg.predict, &cfg.azure),
             now: i64::MIN,
@@ -329,7 +329,8 @@ impl Engine {
             ));
         }
         if let Some(mid) = self.book.mid() {
-            actions.extend(self.risk.check_daily(now, self.position.equity(mid)));
+            let day = self.position.contract().in_quote(self.position.equity(mid), mid);
+            actions.extend(self.risk.check_daily(now, day));
         }
         let mut cause = Cause::Input;
         for a in actions {
@@ -510,7 +511,7 @@ impl Engine {
         {
             let mut exposure = self.orders.exposure(side);
             let (room_flat, _) =
-                risk::room(&self.cfg.risk, side, position, Decimal::ZERO, mid, mid, 0);
+                risk::room(&self.cfg.risk, self.position.contract(), side, position, Decimal::ZERO, mid, mid, 0);
             sides_off[si] = room_flat < self.cfg.market.min_qty;
             for level in 0..self.cfg.strategy.levels as u8 {
                 let working = self.orders.at_level(side, level).cloned();
@@ -525,6 +526,7 @@ impl Engine {
                 let own = working.as_ref().map_or(Decimal::ZERO, Order::remaining);
                 let (room, bound) = risk::room(
                     &self.cfg.risk,
+                    self.position.contract(),
                     side,
                     position,
                     exposure - own,
@@ -552,6 +554,7 @@ impl Engine {
                             // The canceled order may still fill until the venue confirms.
                             let (room, _) = risk::room(
                                 &self.cfg.risk,
+                                self.position.contract(),
                                 side,
                                 position,
                                 exposure,

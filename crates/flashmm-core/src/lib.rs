@@ -5,9 +5,11 @@
 
 pub mod book;
 pub mod config;
+pub mod contract;
 mod engine;
 pub mod event;
 pub mod features;
+pub mod instrument;
 pub mod orders;
 pub mod position;
 pub mod prediction;

@@ -1,6 +1,11 @@
 //! Position and PnL. FIFO lots keep realised PnL exact in Decimal, so
-//! realised + unrealised - fees equals cash + position x mark to the last digit.
+//! realised + unrealised - fees equals cash + position x mark to the last digit (for inverse
+//! contracts, whose values are reciprocals, to within 1e-15 of the coin).
+//!
+//! Amounts are in the contract's settlement currency (`Contract`): the quote for spot and
+//! linear perpetuals, the base coin for inverse ones.
 
+use crate::contract::Contract;
 use crate::event::Side;
 use rust_decimal::Decimal;
 use std::collections::VecDeque;
@@ -14,6 +19,7 @@ struct Lot {
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Position {
+    contract: Contract,
     lots: VecDeque<Lot>,
     qty: Decimal,
     /// Quote currency: minus what we paid, plus what we received, minus fees.
@@ -35,6 +41,17 @@ pub struct Pnl {
 }
 
 impl Position {
+    pub fn new(contract: Contract) -> Position {
+        Position {
+            contract,
+            ..Position::default()
+        }
+    }
+
+    pub fn contract(&self) -> Contract {
+        self.contract
+    }
+
     pub fn qty(&self) -> Decimal {
         self.qty
     }
@@ -56,10 +73,11 @@ impl Position {
 
     pub fn apply_fill(&mut self, side: Side, price: Decimal, qty: Decimal, fee: Decimal) {
         let signed = side.sign() * qty;
-        self.cash -= signed * price + fee;
+        let c = self.contract;
+        self.cash -= c.value(signed, price) + fee;
         self.fees += fee;
         self.volume += qty;
-        self.notional += qty * price;
+        self.notional += c.notional(qty, price);
         self.fills += 1;
         self.qty += signed;
         let mut left = signed;
@@ -72,7 +90,7 @@ impl Position {
                         -left
                     };
                     // Closing `closed` (signed like the lot) at `price`.
-                    self.realized += closed * (price - lot.price);
+                    self.realized += c.value(closed, price) - c.value(closed, lot.price);
                     lot.qty -= closed;
                     left += closed;
                     if lot.qty.is_zero() {
@@ -102,18 +120,22 @@ impl Position {
         self.apply_fill(side, avg_price, diff.abs(), Decimal::ZERO);
         self.fills -= 1;
         self.volume -= diff.abs();
-        self.notional -= diff.abs() * avg_price;
+        self.notional -= self.contract.notional(diff.abs(), avg_price);
     }
 
     pub fn unrealized(&self, mark: Decimal) -> Decimal {
-        self.lots.iter().map(|l| l.qty * (mark - l.price)).sum()
+        let c = self.contract;
+        self.lots
+            .iter()
+            .map(|l| c.value(l.qty, mark) - c.value(l.qty, l.price))
+            .sum()
     }
 
     pub fn equity(&self, mark: Decimal) -> Decimal {
         if self.qty.is_zero() {
             return self.cash;
         }
-        self.cash + self.qty * mark
+        self.cash + self.contract.value(self.qty, mark)
     }
 
     pub fn pnl(&self, mark: Decimal) -> Pnl {
@@ -126,10 +148,15 @@ impl Position {
         }
     }
 
-    /// Volume-weighted entry price of the open lots.
+    /// The entry price of the open lots: volume-weighted, or for inverse contracts the
+    /// price whose value equals theirs (the harmonic mean).
     pub fn avg_entry(&self) -> Option<Decimal> {
         if self.qty.is_zero() {
             return None;
+        }
+        if self.contract.inverse {
+            let per_price: Decimal = self.lots.iter().map(|l| l.qty / l.price).sum();
+            return self.qty.checked_div(per_price);
         }
         let cost: Decimal = self.lots.iter().map(|l| l.qty * l.price).sum();
         Some(cost / self.qty)

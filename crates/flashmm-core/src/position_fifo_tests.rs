@@ -157,3 +157,55 @@ proptest! {
         prop_assert_eq!(p.unrealized(mark), m.unrealized(mark));
     }
 }
+
+fn coinm() -> Position {
+    Position::new(crate::contract::Contract {
+        inverse: true,
+        multiplier: dec!(100),
+    })
+}
+
+#[test]
+fn inverse_contracts_realise_the_difference_of_reciprocals_lot_by_lot_in_the_coin() {
+    // BTCUSD_PERP: 100 USD a contract, PnL in BTC.
+    let mut p = coinm();
+    p.apply_fill(Side::Buy, dec!(50000), dec!(10), dec!(0.00001));
+    p.apply_fill(Side::Buy, dec!(40000), dec!(10), dec!(0));
+    // Notional in BTC: 1000/50000 + 1000/40000.
+    assert_eq!(p.notional(), dec!(0.02) + dec!(0.025));
+    // The price whose value equals the two lots': 20 / (10/50000 + 10/40000), not 45,000.
+    assert_eq!(p.avg_entry().unwrap().round_dp(6), dec!(44444.444444));
+    // 15 at 62,500 closes the 50,000 lot (1000 x (1/50000 - 1/62500) = 0.004) and 5 of the
+    // 40,000 lot (500 x (1/40000 - 1/62500) = 0.0045).
+    p.apply_fill(Side::Sell, dec!(62500), dec!(15), dec!(0));
+    assert_eq!(p.pnl(dec!(62500)).realized, dec!(0.0085));
+    assert_eq!(p.qty(), dec!(5));
+    assert_eq!(p.avg_entry(), Some(dec!(40000)));
+    // 5 left at 40,000, marked at 50,000: 500 x (1/40000 - 1/50000) = 0.0025.
+    let pnl = p.pnl(dec!(50000));
+    assert_eq!(pnl.unrealized, dec!(0.0025));
+    assert_eq!(pnl.total, dec!(0.0085) + dec!(0.0025) - dec!(0.00001));
+    assert_eq!(pnl.total, p.equity(dec!(50000)));
+    // Through zero: 8 sold at 50,000 closes the 5 and opens a short of 3, whose PnL is the
+    // mirror image: 300 x (1/40000 - 1/50000) when the price falls to 40,000.
+    p.apply_fill(Side::Sell, dec!(50000), dec!(8), dec!(0));
+    assert_eq!(p.pnl(dec!(50000)).realized, dec!(0.011));
+    assert_eq!(p.unrealized(dec!(40000)), dec!(0.0015));
+}
+
+proptest! {
+    #[test]
+    fn the_inverse_identity_holds_to_far_below_a_satoshi(
+        fills in prop::collection::vec((any::<bool>(), 30000u32..90000, 1u32..50), 1..40),
+        mark in 30000u32..90000,
+    ) {
+        let mut p = coinm();
+        for (buy, price, qty) in fills {
+            let side = if buy { Side::Buy } else { Side::Sell };
+            p.apply_fill(side, Decimal::from(price), Decimal::from(qty), dec!(0.000001));
+        }
+        let mark = Decimal::from(mark);
+        let pnl = p.pnl(mark);
+        prop_assert!((pnl.total - p.equity(mark)).abs() < dec!(0.000000000001));
+    }
+}

@@ -111,8 +111,11 @@ pub fn ladder(
         0.0
     };
     let sigma_price = sigma_bps / 1e4 * mid.to_f64().unwrap_or(0.0);
+    // Inventory risk is in the base asset: an inverse contract's quantity is in contracts.
+    let contract = crate::contract::Contract::of(m);
+    let inventory = contract.base_qty(position, mid);
     let inventory_skew = from_f64(
-        position.to_f64().unwrap_or(0.0)
+        inventory.to_f64().unwrap_or(0.0)
             * s.gamma
             * sigma_price
             * sigma_price
@@ -127,7 +130,11 @@ pub fn ladder(
     }
     let mut bids = Vec::with_capacity(s.levels as usize);
     let mut asks = Vec::with_capacity(s.levels as usize);
-    let mut size = s.base_size;
+    let mut size = if s.base_notional > Decimal::ZERO {
+        contract.qty_for(s.base_notional, mid)
+    } else {
+        s.base_size
+    };
     let mid_bp = mid / BPS;
     for i in 0..s.levels as u8 {
         let offset = mid_bp * (half + s.level_spacing_bps * Decimal::from(i));

@@ -1,6 +1,7 @@
 //! Risk guards. A guard that engages or releases is reported once, as a `RiskAction`.
 
 use crate::config::RiskConfig;
+use crate::contract::Contract;
 use crate::event::{Bound, RiskAction, RiskKind, Side};
 use rust_decimal::Decimal;
 
@@ -12,6 +13,7 @@ const NS_PER_MS: i64 = 1_000_000;
 /// Returns the room and, when it is the tighter one, the limit that sets it.
 pub fn room(
     cfg: &RiskConfig,
+    contract: Contract,
     side: Side,
     position: Decimal,
     exposure: Decimal,
@@ -22,8 +24,9 @@ pub fn room(
     let worst = side.sign() * position + exposure;
     let by_position = cfg.max_position - worst;
     let ref_price = price.max(mid);
+    // risk.max_notional is in the quote currency, whatever the contract.
     let by_notional = if ref_price > Decimal::ZERO {
-        cfg.max_notional / ref_price - worst
+        contract.qty_for(cfg.max_notional, ref_price) - worst
     } else {
         Decimal::ZERO
     };
@@ -332,6 +335,7 @@ mod tests {
         };
         let (r, b) = room(
             &cfg,
+            Contract::default(),
             Side::Buy,
             dec!(0.2),
             dec!(0.3),
@@ -351,6 +355,7 @@ mod tests {
         );
         let (r, b) = room(
             &cfg,
+            Contract::default(),
             Side::Buy,
             dec!(0.2),
             dec!(0.3),
@@ -371,6 +376,7 @@ mod tests {
         // Short 0.5: selling has room only for 0.5 more.
         let (r, _) = room(
             &cfg,
+            Contract::default(),
             Side::Sell,
             dec!(-0.5),
             dec!(0),

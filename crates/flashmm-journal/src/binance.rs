@@ -14,6 +14,7 @@ use flashmm_core::event::{
     bounds, Bbo, Body, BookDelta, BookSnapshot, Entry, FeedState, FeedStatus, Input, Level, Mode,
     SessionStart, SessionStatus, Side, Source, Symbol, Trade,
 };
+use flashmm_core::instrument::{Instrument, Seen};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -149,6 +150,31 @@ pub struct ImportStats {
     pub last_ts: Option<i64>,
     /// The import session whose book this file continues (it has no snapshot of its own first).
     pub continued_from: Option<u64>,
+    /// The most decimal places of any price and any size in the first book (the snapshot, or
+    /// the book continued): what the instrument's tick and lot are inferred from.
+    pub book_dp: Option<(u32, u32)>,
+    /// Whether the diffs carry `pu` (a futures stream).
+    pub futures: bool,
+    /// The instrument recorded in the import session (`journal::instrument`).
+    pub instrument: Option<flashmm_core::instrument::Instrument>,
+}
+
+/// The most decimal places of any price and any size in `levels`, trailing zeros dropped.
+pub fn book_dp<'a>(levels: impl Iterator<Item = &'a Level>) -> (u32, u32) {
+    levels.fold((0, 0), |(p, q), l| {
+        (p.max(l.price.normalize().scale()), q.max(l.qty.normalize().scale()))
+    })
+}
+
+/// The Binance market a recording is of: COIN-M futures are named `BASEUSD_PERP` or
+/// `BASEUSD_YYMMDD`; other futures streams (they carry `pu`) are USD-M.
+pub fn venue_of(symbol: &Symbol, futures: bool) -> &'static str {
+    use flashmm_core::instrument::venue;
+    match (futures, symbol.as_str().contains("USD_")) {
+        (false, _) => venue::BINANCE_SPOT,
+        (true, true) => venue::BINANCE_COINM,
+        (true, false) => venue::BINANCE_USDM,
+    }
 }
 
 impl ImportStats {
@@ -479,6 +505,7 @@ impl Rebuild<'_> {
         d: BookDelta,
         sink: &mut dyn FnMut(Record) -> Result<(), ImportError>,
     ) -> Result<(), ImportError> {
+        self.stats.futures |= d.prev_update_id.is_some();
         match &mut self.sync {
             Sync::Waiting(buf) => {
                 // After a gap, diffs are held exactly as at the start, since the one that
@@ -595,6 +622,9 @@ impl Rebuild<'_> {
             None => Symbol::new("UNKNOWN").map_err(|_| ImportError::NoSymbol)?,
         };
         self.stats.snapshots += 1;
+        if self.stats.book_dp.is_none() {
+            self.stats.book_dp = Some(book_dp(bids.iter().chain(asks.iter())));
+        }
         self.snapshot_at = (line, update_id);
         self.stale_run = 0;
         let buffered = match std::mem::replace(
@@ -727,6 +757,7 @@ fn run(
         rb.ever_synced = true;
         rb.snapshot_at = (0, seed.book.update_id);
         rb.stats.continued_from = Some(seed.session);
+        rb.stats.book_dp = Some(book_dp(seed.book.bids.iter().chain(seed.book.asks.iter())));
         pending = Some(seed.book.clone());
     }
     let mut fast = fast::Fast::default();
@@ -987,8 +1018,8 @@ pub fn import(
         seed.as_ref(),
         &mut |_| Ok(()),
     );
-    let (symbol, sha256, bytes) = match pass1 {
-        Ok((_, symbol, bytes)) => (symbol, hex(&hasher.finalize()), bytes),
+    let (seen, symbol, sha256, bytes) = match pass1 {
+        Ok((seen, symbol, bytes)) => (seen, symbol, hex(&hasher.finalize()), bytes),
         Err(e) => {
             // A file already imported is reported as such, whatever this import says of it.
             if let Ok((sha256, _)) = file_digest(path) {
@@ -1016,6 +1047,20 @@ pub fn import(
     };
     refuse_reimport(writer, path, opts, &sha256)?;
     let symbol = symbol.ok_or(ImportError::NoSymbol)?;
+    // A continuing file is the same instrument as the book it continues.
+    let earlier = match &seed {
+        Some(s) => crate::instrument::of_session(writer.journal(), s.session)?,
+        None => None,
+    };
+    let instrument = earlier.unwrap_or_else(|| {
+        let (price_dp, size_dp) = seen.book_dp.unwrap_or((2, 5));
+        Instrument::from_seen(&Seen {
+            venue: venue_of(&symbol, seen.futures),
+            symbol,
+            price_dp,
+            size_dp,
+        })
+    });
     // Pass 2: write.
     let mut session = None;
     let label = format!(
@@ -1034,7 +1079,7 @@ pub fn import(
     let start = SessionStart {
         mode: Mode::Import,
         version: flashmm_core::VERSION.to_string(),
-        config: String::new(),
+        config: instrument.to_toml(),
         label,
         parent: None,
         source: Some(Source::File {
@@ -1091,5 +1136,7 @@ pub fn import(
         stats.summary(),
     )?;
     writer.flush(false)?;
+    let mut stats = stats;
+    stats.instrument = Some(instrument);
     Ok((id, stats))
 }

@@ -8,6 +8,7 @@
 
 pub mod binance;
 pub mod codec;
+pub mod instrument;
 pub mod jsonl;
 pub mod stream;
 

@@ -19,6 +19,7 @@ pub use error::ReportError;
 
 use flashmm_core::book::Book;
 use flashmm_core::event::{Body, Direction, Entry, Input, Liquidity, Output, Side};
+use flashmm_core::contract::Contract;
 use flashmm_core::position::{Pnl, Position};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
@@ -86,12 +87,13 @@ pub struct Summary {
 
 impl Summary {
     /// `prediction_horizon_s` is the horizon a prediction is scored over.
-    pub fn new(prediction_horizon_s: u64) -> Summary {
+    /// `contract` values the position (linear, or inverse in the base coin).
+    pub fn new(prediction_horizon_s: u64, contract: Contract) -> Summary {
         Summary {
             mid: None,
             top: None,
             spread_bps: 0.0,
-            position: Position::default(),
+            position: Position::new(contract),
             events: 0,
             quotes: 0,
             orders: 0,
@@ -256,6 +258,14 @@ impl Summary {
         let pnl = self.pnl();
         let r4 = |d: Decimal| d.round_dp(4).normalize().to_string();
         let r8 = |d: Decimal| d.round_dp(8).normalize().to_string();
+        // Money in a coin (inverse contracts settle in BTC) needs satoshis, not cents.
+        let money = |d: Decimal| {
+            if self.position.contract().inverse {
+                r8(d)
+            } else {
+                r4(d)
+            }
+        };
         let f4 = |x: f64| (x * 1e4).round() / 1e4;
         let mut markout = serde_json::Map::new();
         let mut samples = serde_json::Map::new();
@@ -277,12 +287,12 @@ impl Summary {
             "maker_fills": self.maker_fills,
             "taker_fills": self.taker_fills,
             "volume": r8(self.position.volume()),
-            "notional": r4(self.position.notional()),
+            "notional": money(self.position.notional()),
             "pnl": {
-                "realized": r4(pnl.realized),
-                "unrealized": r4(pnl.unrealized),
-                "fees": r4(pnl.fees),
-                "total": r4(pnl.total),
+                "realized": money(pnl.realized),
+                "unrealized": money(pnl.unrealized),
+                "fees": money(pnl.fees),
+                "total": money(pnl.total),
             },
             "final_position": r8(self.position.qty()),
             "max_abs_position": r8(self.max_abs_position),
@@ -308,10 +318,10 @@ pub struct SessionReport {
 }
 
 impl SessionReport {
-    pub fn new(prediction_horizon_s: u64) -> SessionReport {
+    pub fn new(prediction_horizon_s: u64, contract: Contract) -> SessionReport {
         SessionReport {
             book: Book::new(),
-            summary: Summary::new(prediction_horizon_s),
+            summary: Summary::new(prediction_horizon_s, contract),
         }
     }
 

@@ -56,6 +56,19 @@ impl Body {
         }
     }
 
+    /// The symbol a market entry is about.
+    pub fn market_symbol(&self) -> Option<Symbol> {
+        match self {
+            Body::Input(Input::BookSnapshot(s)) => Some(s.symbol),
+            Body::Input(Input::BookPolled(s)) => Some(s.symbol),
+            Body::Input(Input::BookDelta(d)) => Some(d.symbol),
+            Body::Input(Input::Bbo(b)) => Some(b.symbol),
+            Body::Input(Input::Trade(t)) => Some(t.symbol),
+            Body::Input(Input::FeedStatus(f)) => Some(f.symbol),
+            _ => None,
+        }
+    }
+
     pub fn is_market(&self) -> bool {
         matches!(
             self,

@@ -9,6 +9,7 @@ use crate::config::{MarketConfig, QueueKind, VenueConfig};
 use crate::event::{
     Fill, Input, Liquidity, OrderAck, OrderCanceled, OrderReject, PlaceOrder, Side,
 };
+use crate::contract::Contract;
 use model::{BpsFees, ConservativeQueue, ConstantLatency, FeeModel, LatencyModel, QueueModel};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,6 +43,8 @@ pub struct SimVenue {
     queue: Box<dyn QueueModel>,
     latency: Box<dyn LatencyModel>,
     fees: Box<dyn FeeModel>,
+    /// Fees are charged on the fill's notional in the settlement currency.
+    contract: Contract,
     resting: BTreeMap<u64, Resting>,
     in_flight: BTreeMap<(i64, u64), Arrival>,
     /// Orders whose cancel reached the venue before they did.
@@ -52,7 +55,7 @@ pub struct SimVenue {
 }
 
 impl SimVenue {
-    pub fn new(cfg: &VenueConfig, _market: &MarketConfig) -> SimVenue {
+    pub fn new(cfg: &VenueConfig, market: &MarketConfig) -> SimVenue {
         let queue: Box<dyn QueueModel> = match cfg.queue {
             QueueKind::Conservative => Box::new(ConservativeQueue),
         };
@@ -64,6 +67,13 @@ impl SimVenue {
                 taker_bps: cfg.taker_fee_bps,
             }),
         )
+        .for_contract(Contract::of(market))
+    }
+
+    /// The venue's fees in `contract`'s settlement currency (the default is linear).
+    pub fn for_contract(mut self, contract: Contract) -> SimVenue {
+        self.contract = contract;
+        self
     }
 
     pub fn with_models(
@@ -75,6 +85,7 @@ impl SimVenue {
             queue,
             latency,
             fees,
+            contract: Contract::default(),
             resting: BTreeMap::new(),
             in_flight: BTreeMap::new(),
             canceled_early: BTreeSet::new(),
@@ -242,7 +253,7 @@ impl SimVenue {
         liquidity: Liquidity,
         leaves: Decimal,
     ) {
-        let fee = self.fees.fee(liquidity, price * qty);
+        let fee = self.fees.fee(liquidity, self.contract.notional(qty, price));
         self.report(
             ts,
             Input::Fill(Fill {

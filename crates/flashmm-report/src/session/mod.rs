@@ -10,6 +10,7 @@ use super::horizon::{self, Horizon};
 use super::markout::{FillMarks, Markouts};
 use super::select::{self, Picked};
 use super::{ReportError, SessionReport, Summary};
+use flashmm_core::contract::Contract;
 use flashmm_core::event::{
     Body, Entry, Input, Liquidity, Output, PredictorGate, PredictorKind, RiskKind, Side, TokenUsage,
 };
@@ -189,11 +190,11 @@ impl SessionView {
 pub fn read(journal: &Journal, session: Option<u64>) -> Result<SessionView, ReportError> {
     let picked = select::pick(journal, session)?;
     let horizons = horizon::defaults();
-    let mut report = SessionReport::new(picked.cfg.predict.horizon_s);
+    let mut report = SessionReport::new(picked.cfg.predict.horizon_s, Contract::of(&picked.cfg.market));
     let mut markouts = Markouts::new(&horizons);
     let mut orders = Orders::default();
     let mut v = SessionView {
-        summary: Summary::new(picked.cfg.predict.horizon_s),
+        summary: Summary::new(picked.cfg.predict.horizon_s, Contract::of(&picked.cfg.market)),
         first_ts: i64::MAX,
         last_ts: i64::MIN,
         horizons: horizons.clone(),
