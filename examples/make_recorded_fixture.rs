@@ -69,6 +69,7 @@ fn main() -> anyhow::Result<()> {
             to: None,
             predictor: PredictorChoice::Azure,
             cfg,
+            market_keys: None,
             progress: false,
             what_if: None,
         },
