@@ -133,7 +133,10 @@ pub(super) fn run_backtest(dir: &std::path::Path, b: BacktestCmd) -> Result<i32>
             m.insert("symbol".into(), o.market.symbol.to_string().into());
             m.insert("venue".into(), o.market.venue.clone().into());
             m.insert("kind".into(), o.market.kind.as_str().into());
-            m.insert("settle_currency".into(), o.market.settle_currency.clone().into());
+            m.insert(
+                "settle_currency".into(),
+                o.market.settle_currency.clone().into(),
+            );
             m.insert("predictor".into(), predictor_name(predictor).into());
             m.insert("source_session".into(), o.source_session.into());
             m.insert("from_seq".into(), o.from_seq.into());

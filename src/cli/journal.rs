@@ -288,7 +288,10 @@ pub(super) fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32>
             let sw = status.iter().map(|m| m.len()).max().unwrap_or(0).max(6);
             let symbols: Vec<String> = instruments
                 .iter()
-                .map(|i| i.as_ref().map_or("-".into(), |i| i.market.symbol.to_string()))
+                .map(|i| {
+                    i.as_ref()
+                        .map_or("-".into(), |i| i.market.symbol.to_string())
+                })
                 .collect();
             let yw = symbols.iter().map(|m| m.len()).max().unwrap_or(0).max(6);
             let mut out = std::io::stdout().lock();

@@ -16,11 +16,11 @@ use flashmm_core::book::Book;
 use flashmm_core::config::{Config, MarketConfig, ModelLatency};
 use flashmm_core::contract::Contract;
 use flashmm_core::event::Symbol;
-use flashmm_core::instrument::{self, MARKET_KEYS};
 use flashmm_core::event::{
     bounds, Body, Entry, Input, Mode, Output, PredictionResponse, PredictorGate, SessionStart,
     SessionStatus, Source,
 };
+use flashmm_core::instrument::{self, MARKET_KEYS};
 use flashmm_core::signal::{rules::Rules, Predictor};
 use flashmm_core::sim::SimVenue;
 use flashmm_core::{Cause, Emitted, Engine};
@@ -252,11 +252,12 @@ pub(crate) fn resolve_source(
             let sessions: Vec<SessionInfo> = journal
                 .sessions()?
                 .into_iter()
-                .filter(|s| has_market_data(s))
+                .filter(has_market_data)
                 .collect();
             // With two symbols in the journal, the one the config names.
             let of_symbol = |s: &SessionInfo| -> Result<Option<Symbol>, BacktestError> {
-                Ok(flashmm_journal::instrument::of_session(&journal, s.id)?.map(|i| i.market.symbol))
+                Ok(flashmm_journal::instrument::of_session(&journal, s.id)?
+                    .map(|i| i.market.symbol))
             };
             let mut pick = None;
             let mut other = Vec::new();
@@ -276,7 +277,10 @@ pub(crate) fn resolve_source(
                 }
             }
             if let (None, Some(want), false) = (pick, symbol, other.is_empty()) {
-                let list: Vec<String> = other.iter().map(|(id, y)| format!("session {id} ({y})")).collect();
+                let list: Vec<String> = other
+                    .iter()
+                    .map(|(id, y)| format!("session {id} ({y})"))
+                    .collect();
                 return Err(BacktestError::NoData(format!(
                     "no market data of {want} (market.symbol) in this journal covers the requested time; it has {}: drop market.symbol to use it, or import a recording of {want}",
                     list.join(", ")
@@ -318,14 +322,22 @@ pub(crate) fn resolve_source(
 
 /// The market of session `source` with the keys the user set, which must agree with it; the
 /// whole config is validated again with it (a size below the data's minimum, say).
-fn market_of(journal: &Journal, source: u64, args: &BacktestArgs) -> Result<MarketConfig, BacktestError> {
+fn market_of(
+    journal: &Journal,
+    source: u64,
+    args: &BacktestArgs,
+) -> Result<MarketConfig, BacktestError> {
     let Some(data) = flashmm_journal::instrument::of_session(journal, source)? else {
         return Ok(args.cfg.market.clone());
     };
     let all: Vec<String> = MARKET_KEYS.iter().map(|k| format!("market.{k}")).collect();
     let keys = args.market_keys.as_ref().unwrap_or(&all);
-    let what = format!("the market data of session {source} ({})", data.market.venue);
-    let market = instrument::reconcile(&args.cfg.market, keys, &data, &what).map_err(BacktestError::Market)?;
+    let what = format!(
+        "the market data of session {source} ({})",
+        data.market.venue
+    );
+    let market = instrument::reconcile(&args.cfg.market, keys, &data, &what)
+        .map_err(BacktestError::Market)?;
     let mut cfg = args.cfg.clone();
     cfg.market = market.clone();
     cfg.validate()

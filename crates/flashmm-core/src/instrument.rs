@@ -64,6 +64,8 @@ struct Known {
 /// Published rules of the instruments the shipped recordings and the usual collectors cover
 /// (Binance `exchangeInfo` PRICE_FILTER / LOT_SIZE, Hyperliquid `meta` szDecimals), as of 2024.
 /// Anything else is inferred from the data.
+// One argument per column of the table, so each row reads as a line.
+#[allow(clippy::too_many_arguments)]
 const fn known(
     venue: &'static str,
     symbol: &'static str,
@@ -87,20 +89,110 @@ const fn known(
     }
 }
 
-use InstrumentKind::{InversePerp, LinearPerp, Spot};
 use venue::{BINANCE_COINM, BINANCE_SPOT, BINANCE_USDM};
+use InstrumentKind::{InversePerp, LinearPerp, Spot};
 
 const TABLE: [Known; 10] = [
-    known(BINANCE_SPOT, "BTCUSDT", Spot, dec!(0.01), dec!(0.00001), Decimal::ONE, "USDT", "USDT"),
-    known(BINANCE_SPOT, "ETHUSDT", Spot, dec!(0.01), dec!(0.0001), Decimal::ONE, "USDT", "USDT"),
-    known(BINANCE_SPOT, "SOLUSDT", Spot, dec!(0.01), dec!(0.001), Decimal::ONE, "USDT", "USDT"),
-    known(BINANCE_USDM, "BTCUSDT", LinearPerp, dec!(0.1), dec!(0.001), Decimal::ONE, "USDT", "USDT"),
-    known(BINANCE_USDM, "ETHUSDT", LinearPerp, dec!(0.01), dec!(0.001), Decimal::ONE, "USDT", "USDT"),
-    known(BINANCE_USDM, "SOLUSDT", LinearPerp, dec!(0.01), dec!(1), Decimal::ONE, "USDT", "USDT"),
-    known(BINANCE_COINM, "BTCUSD_PERP", InversePerp, dec!(0.1), dec!(1), dec!(100), "USD", "BTC"),
-    known(BINANCE_COINM, "ETHUSD_PERP", InversePerp, dec!(0.01), dec!(1), dec!(10), "USD", "ETH"),
-    known(venue::HYPERLIQUID, "BTC", LinearPerp, dec!(1), dec!(0.00001), Decimal::ONE, "USD", "USDC"),
-    known(venue::HYPERLIQUID, "ETH", LinearPerp, dec!(0.1), dec!(0.0001), Decimal::ONE, "USD", "USDC"),
+    known(
+        BINANCE_SPOT,
+        "BTCUSDT",
+        Spot,
+        dec!(0.01),
+        dec!(0.00001),
+        Decimal::ONE,
+        "USDT",
+        "USDT",
+    ),
+    known(
+        BINANCE_SPOT,
+        "ETHUSDT",
+        Spot,
+        dec!(0.01),
+        dec!(0.0001),
+        Decimal::ONE,
+        "USDT",
+        "USDT",
+    ),
+    known(
+        BINANCE_SPOT,
+        "SOLUSDT",
+        Spot,
+        dec!(0.01),
+        dec!(0.001),
+        Decimal::ONE,
+        "USDT",
+        "USDT",
+    ),
+    known(
+        BINANCE_USDM,
+        "BTCUSDT",
+        LinearPerp,
+        dec!(0.1),
+        dec!(0.001),
+        Decimal::ONE,
+        "USDT",
+        "USDT",
+    ),
+    known(
+        BINANCE_USDM,
+        "ETHUSDT",
+        LinearPerp,
+        dec!(0.01),
+        dec!(0.001),
+        Decimal::ONE,
+        "USDT",
+        "USDT",
+    ),
+    known(
+        BINANCE_USDM,
+        "SOLUSDT",
+        LinearPerp,
+        dec!(0.01),
+        dec!(1),
+        Decimal::ONE,
+        "USDT",
+        "USDT",
+    ),
+    known(
+        BINANCE_COINM,
+        "BTCUSD_PERP",
+        InversePerp,
+        dec!(0.1),
+        dec!(1),
+        dec!(100),
+        "USD",
+        "BTC",
+    ),
+    known(
+        BINANCE_COINM,
+        "ETHUSD_PERP",
+        InversePerp,
+        dec!(0.01),
+        dec!(1),
+        dec!(10),
+        "USD",
+        "ETH",
+    ),
+    known(
+        venue::HYPERLIQUID,
+        "BTC",
+        LinearPerp,
+        dec!(1),
+        dec!(0.00001),
+        Decimal::ONE,
+        "USD",
+        "USDC",
+    ),
+    known(
+        venue::HYPERLIQUID,
+        "ETH",
+        LinearPerp,
+        dec!(0.1),
+        dec!(0.0001),
+        Decimal::ONE,
+        "USD",
+        "USDC",
+    ),
 ];
 
 /// What an importer saw of a market: enough to look the instrument up, or to infer it.
@@ -264,14 +356,30 @@ pub fn reconcile(
         )
     };
     if is_set("symbol") && cfg.symbol != out.symbol {
-        return Err(mismatch("symbol", cfg.symbol.to_string(), out.symbol.to_string()));
+        return Err(mismatch(
+            "symbol",
+            cfg.symbol.to_string(),
+            out.symbol.to_string(),
+        ));
     }
     let fixed: [(&str, String, String); 5] = [
         ("venue", cfg.venue.clone(), out.venue.clone()),
         ("kind", cfg.kind.as_str().into(), out.kind.as_str().into()),
-        ("multiplier", cfg.multiplier.to_string(), out.multiplier.to_string()),
-        ("quote_currency", cfg.quote_currency.clone(), out.quote_currency.clone()),
-        ("settle_currency", cfg.settle_currency.clone(), out.settle_currency.clone()),
+        (
+            "multiplier",
+            cfg.multiplier.to_string(),
+            out.multiplier.to_string(),
+        ),
+        (
+            "quote_currency",
+            cfg.quote_currency.clone(),
+            out.quote_currency.clone(),
+        ),
+        (
+            "settle_currency",
+            cfg.settle_currency.clone(),
+            out.settle_currency.clone(),
+        ),
     ];
     for (k, ours, theirs) in fixed {
         let differs = if k == "multiplier" {

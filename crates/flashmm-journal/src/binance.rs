@@ -162,7 +162,10 @@ pub struct ImportStats {
 /// The most decimal places of any price and any size in `levels`, trailing zeros dropped.
 pub fn book_dp<'a>(levels: impl Iterator<Item = &'a Level>) -> (u32, u32) {
     levels.fold((0, 0), |(p, q), l| {
-        (p.max(l.price.normalize().scale()), q.max(l.qty.normalize().scale()))
+        (
+            p.max(l.price.normalize().scale()),
+            q.max(l.qty.normalize().scale()),
+        )
     })
 }
 
