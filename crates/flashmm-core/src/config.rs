@@ -244,6 +244,11 @@ pub struct AzureConfig {
 pub enum QueueKind {
     /// Queue ahead = visible size at our price on arrival; only trades at our price shrink it.
     Conservative,
+    /// Trades shrink it, and so does the share of each cancel at our price that a power law of
+    /// the queue ahead and behind puts ahead of us (exponent `venue.queue_power`).
+    Power,
+    /// The same with ln(1 + x) in place of the power law.
+    Log,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -257,6 +262,8 @@ pub struct VenueConfig {
     #[serde(with = "decimal")]
     pub taker_fee_bps: Decimal,
     pub queue: QueueKind,
+    /// The exponent of `queue = "power"` (hftbacktest's PowerProbQueueFunc n).
+    pub queue_power: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -532,6 +539,7 @@ impl Default for VenueConfig {
             maker_fee_bps: dec!(0),
             taker_fee_bps: dec!(2.5),
             queue: QueueKind::Conservative,
+            queue_power: 2.0,
         }
     }
 }
@@ -835,6 +843,17 @@ impl Config {
         posu("citrex.reconnect_base_ms", c.reconnect_base_ms)?;
         posu("citrex.request_timeout_ms", c.request_timeout_ms)?;
         posu("live.flush_interval_ms", self.live.flush_interval_ms)?;
+        if !(self.venue.queue_power.is_finite() && (0.0..=100.0).contains(&self.venue.queue_power))
+            || self.venue.queue_power == 0.0
+        {
+            return Err(invalid(
+                "venue.queue_power",
+                format!(
+                    "must be a number above 0 and at most 100, got {}",
+                    self.venue.queue_power
+                ),
+            ));
+        }
         // Fees may be negative (a rebate) but a rebate above 100% is a typo.
         for (key, v) in [
             ("venue.maker_fee_bps", self.venue.maker_fee_bps),

@@ -3,6 +3,7 @@
 //! core, through its own copy of the book, and answers with the inputs a real venue would send.
 
 pub mod model;
+pub mod queue;
 
 use crate::book::Book;
 use crate::config::{MarketConfig, QueueKind, VenueConfig};
@@ -11,6 +12,7 @@ use crate::event::{
     Fill, Input, Liquidity, OrderAck, OrderCanceled, OrderReject, PlaceOrder, Side,
 };
 use model::{BpsFees, ConservativeQueue, ConstantLatency, FeeModel, LatencyModel, QueueModel};
+use queue::{ProbQueue, Shape};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,6 +26,10 @@ struct Resting {
     ahead: Decimal,
     /// When it reached the venue (the venue's counter): time priority among our own orders.
     arrival: u64,
+    /// The visible size at our price when the queue model last looked, and the trades at our
+    /// price since, which `on_trade` has already taken from the queue.
+    visible: Decimal,
+    traded: Decimal,
 }
 
 enum Arrival {
@@ -58,6 +64,10 @@ impl SimVenue {
     pub fn new(cfg: &VenueConfig, market: &MarketConfig) -> SimVenue {
         let queue: Box<dyn QueueModel> = match cfg.queue {
             QueueKind::Conservative => Box::new(ConservativeQueue),
+            QueueKind::Power => Box::new(ProbQueue {
+                shape: Shape::Power(cfg.queue_power),
+            }),
+            QueueKind::Log => Box::new(ProbQueue { shape: Shape::Log }),
         };
         SimVenue::with_models(
             queue,
@@ -227,7 +237,8 @@ impl SimVenue {
             }
         }
         if remaining > Decimal::ZERO {
-            let ahead = self.queue.on_arrival(book.qty_at(o.side, o.price));
+            let visible = book.qty_at(o.side, o.price);
+            let ahead = self.queue.on_arrival(visible);
             let arrival = self.tick();
             self.resting.insert(
                 o.cid,
@@ -237,6 +248,8 @@ impl SimVenue {
                     remaining,
                     ahead,
                     arrival,
+                    visible,
+                    traded: Decimal::ZERO,
                 },
             );
         }
@@ -309,6 +322,7 @@ impl SimVenue {
                         // The aggressor swept past our price: our whole level traded.
                         fills.push((cid, r.remaining));
                     } else if t.price == price {
+                        r.traded = r.traded.saturating_add(t.qty);
                         let total_ahead = (r.ahead + ours_ahead).max(front);
                         let (left_ahead, reached) = self.queue.on_trade(total_ahead, t.qty);
                         let q = reached.min(r.remaining).min(trade_left);
@@ -326,13 +340,20 @@ impl SimVenue {
             }
             Input::BookSnapshot(_) | Input::BookPolled(_) | Input::BookDelta(_) | Input::Bbo(_) => {
                 let (bid, ask) = (book.best_bid().map(|b| b.0), book.best_ask().map(|a| a.0));
-                for (cid, r) in &self.resting {
+                for (cid, r) in self.resting.iter_mut() {
                     let crossed = match r.side {
                         Side::Buy => ask.is_some_and(|a| a <= r.price),
                         Side::Sell => bid.is_some_and(|b| b >= r.price),
                     };
                     if crossed {
                         fills.push((*cid, r.remaining));
+                        continue;
+                    }
+                    let now = book.qty_at(r.side, r.price);
+                    if now != r.visible || !r.traded.is_zero() {
+                        r.ahead = self.queue.on_depth(r.ahead, r.visible, now, r.traded);
+                        r.visible = now;
+                        r.traded = Decimal::ZERO;
                     }
                 }
             }

@@ -13,6 +13,12 @@ pub trait QueueModel: Send {
     fn on_arrival(&self, visible: Decimal) -> Decimal;
     /// A trade of `qty` printed at our price: returns (new queue ahead, quantity that reached us).
     fn on_trade(&self, ahead: Decimal, qty: Decimal) -> (Decimal, Decimal);
+    /// The visible size at our price went from `prev` to `now`, of which `traded` was trades
+    /// already passed to `on_trade`: returns the new queue ahead. The rest of a decrease is
+    /// cancels, and a model decides how much of it was ahead of us. By default none was.
+    fn on_depth(&self, ahead: Decimal, _prev: Decimal, _now: Decimal, _traded: Decimal) -> Decimal {
+        ahead
+    }
 }
 
 /// Everyone visible at our price was there first, and only trades move us forward:

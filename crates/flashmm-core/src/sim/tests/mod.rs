@@ -2,6 +2,7 @@
 
 mod latency;
 mod one_order;
+mod queue_models;
 mod several_orders;
 
 use super::{Report, SimVenue};
