@@ -212,11 +212,15 @@ fn print_report(o: &backtest::Outcome, p: PredictorChoice, events_per_s: f64) {
         m.settle_currency
     );
     println!(
-        "  PnL             total {} = realized {} + unrealized {} - fees {} (in {})",
+        "  PnL             total {} = realized {} + unrealized {} - fees {}{} (in {})",
         pnl("total"),
         pnl("realized"),
         pnl("unrealized"),
         pnl("fees"),
+        match v["fundings"].as_u64() {
+            Some(n) if n > 0 => format!(" + funding {} ({n} funding times)", pnl("funding")),
+            _ => String::new(),
+        },
         m.settle_currency
     );
     println!(

@@ -340,6 +340,12 @@ fn market_of(
         .map_err(BacktestError::Market)?;
     let mut cfg = args.cfg.clone();
     cfg.market = market.clone();
+    if market.kind == flashmm_core::config::InstrumentKind::Spot && !cfg.funding.rate.is_zero() {
+        return Err(BacktestError::Market(format!(
+            "config key `funding.rate` is {} but session {source} is a spot market ({}), which pays no funding; remove funding.rate",
+            cfg.funding.rate, market.symbol
+        )));
+    }
     cfg.validate()
         .map_err(|e| BacktestError::Market(format!("with the market of session {source}: {e}")))?;
     Ok(market)
@@ -459,7 +465,7 @@ impl Sim<'_> {
                         self.stopped = Some(format!("stopped at the cost cap: {}", s.detail));
                     }
                 }
-                Output::QuoteDecision(_) | Output::RiskAction(_) => {}
+                Output::QuoteDecision(_) | Output::RiskAction(_) | Output::Funding(_) => {}
             }
         }
         self.out = out;

@@ -15,6 +15,7 @@ mod eip712;
 mod export;
 mod fake_venues;
 mod full_disk;
+mod funding;
 mod hints;
 mod hostile;
 mod import;

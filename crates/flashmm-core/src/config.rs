@@ -47,6 +47,27 @@ pub struct Config {
     pub azure: AzureConfig,
     pub citrex: CitrexConfig,
     pub live: LiveConfig,
+    pub funding: FundingConfig,
+}
+
+/// Funding of perpetuals when the data carries no rates (recorded rates take precedence).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FundingConfig {
+    /// Per interval; positive: longs pay shorts. 0: none (unless the data has rates).
+    #[serde(with = "decimal")]
+    pub rate: Decimal,
+    /// Hours between funding times, on a grid from 00:00 UTC.
+    pub interval_h: u64,
+}
+
+impl Default for FundingConfig {
+    fn default() -> Self {
+        FundingConfig {
+            rate: Decimal::ZERO,
+            interval_h: 8,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -851,6 +872,21 @@ impl Config {
                 format!(
                     "must be a number above 0 and at most 100, got {}",
                     self.venue.queue_power
+                ),
+            ));
+        }
+        if !(1..=24 * 7).contains(&self.funding.interval_h) {
+            return Err(invalid(
+                "funding.interval_h",
+                "must be between 1 and 168 hours",
+            ));
+        }
+        if self.funding.rate.abs() > dec!(0.05) {
+            return Err(invalid(
+                "funding.rate",
+                format!(
+                    "{} an interval is not a plausible funding rate (0.0001 is 0.01%)",
+                    self.funding.rate
                 ),
             ));
         }

@@ -10,11 +10,12 @@
 use crate::book::{Applied, Book, BookState};
 use crate::config::Config;
 use crate::event::{
-    bounds, Body, CancelOrder, CancelWhy, Entry, Features, FeedState, Input, Level,
+    bounds, Body, CancelOrder, CancelWhy, Entry, Features, FeedState, Funding, Input, Level,
     OperatorCommand, Output, PlaceOrder, PredictionRequest, PredictionUsed, QuoteDecision,
     QuoteLevel, RiskAction, RiskKind, RulesSignal, Side,
 };
 use crate::features::FeatureState;
+use crate::funding::{self, FundingClock};
 use crate::orders::{Order, Orders, Report};
 use crate::position::Position;
 use crate::prediction::PredictionState;
@@ -26,6 +27,8 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
 const NS_PER_MS: i64 = 1_000_000;
+/// Funding charges one input can bring due: a day of hourly funding and then some.
+const MAX_FUNDING_PER_INPUT: usize = 64;
 /// Ids minted while handling one entry are `seq * MINT_PER_ENTRY + k`.
 pub const MINT_PER_ENTRY: u64 = 64;
 
@@ -63,6 +66,7 @@ pub struct Engine {
     features: FeatureState,
     orders: Orders,
     position: Position,
+    funding: FundingClock,
     risk: Risk,
     prediction: PredictionState,
     now: i64,
@@ -94,6 +98,7 @@ impl Engine {
             features: FeatureState::new(&cfg.features, cfg.risk.kill_window_ms),
             orders: Orders::default(),
             position: Position::new(crate::contract::Contract::of(&cfg.market)),
+            funding: FundingClock::new(&cfg.funding, &cfg.market),
             risk: Risk::new(&cfg.risk),
             prediction: PredictionState::new(&cfg.predict, &cfg.azure),
             now: i64::MIN,
@@ -161,6 +166,8 @@ impl Engine {
         self.mint_base = e.seq;
         self.mint_k = 0;
         let sym = self.cfg.market.symbol;
+        // Funding falls due on the position held before this input changes it.
+        self.charge_funding(out);
         let mut dirty = false;
         let mut book_changed = false;
         let mut actions: Vec<RiskAction> = Vec::new();
@@ -269,6 +276,11 @@ impl Engine {
                 }
             },
             Input::ChainHead(_) => self.last_block = Some(self.now),
+            Input::FundingRate(r) => {
+                if market(&r.symbol, &mut self.stats) {
+                    self.funding.on_rate(r);
+                }
+            }
             Input::PositionSync(p) => {
                 if p.symbol == sym {
                     self.position.adopt(p.qty, p.avg_price);
@@ -289,6 +301,36 @@ impl Engine {
             }
         }
         self.step(dirty, market_moved, actions, out);
+    }
+
+    /// Charges every funding time that has passed, at the venue's mark or else our mid.
+    fn charge_funding(&mut self, out: &mut Vec<Emitted>) {
+        self.funding.start(self.now);
+        // A clock that jumped years ahead would otherwise charge every interval in between.
+        for _ in 0..MAX_FUNDING_PER_INPUT {
+            let Some((due_ns, rate, mark)) = self.funding.due(self.now) else {
+                return;
+            };
+            let qty = self.position.qty();
+            let Some(mark) = mark.or_else(|| self.book.mid()) else {
+                continue;
+            };
+            if qty.is_zero() {
+                continue;
+            }
+            let amount = funding::amount(self.position.contract(), qty, mark, rate);
+            self.position.apply_funding(amount);
+            out.push(Emitted {
+                cause: Cause::Input,
+                output: Output::Funding(Funding {
+                    due_ns,
+                    rate,
+                    position: qty,
+                    mark,
+                    amount,
+                }),
+            });
+        }
     }
 
     fn count(stats: &mut EngineStats, r: Report) {
@@ -696,6 +738,9 @@ impl Engine {
             if self.market_pending {
                 consider(self.eval_at());
             }
+        }
+        if let Some(t) = self.funding.next() {
+            consider(t);
         }
         // Strictly later than now, so each timer moves time on; at the end of time, none.
         let next = self.now.checked_add(1)?;

@@ -9,6 +9,7 @@ pub mod contract;
 mod engine;
 pub mod event;
 pub mod features;
+pub mod funding;
 pub mod instrument;
 pub mod orders;
 pub mod position;

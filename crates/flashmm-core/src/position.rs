@@ -26,6 +26,8 @@ pub struct Position {
     cash: Decimal,
     realized: Decimal,
     fees: Decimal,
+    /// Funding received (negative: paid), in the settlement currency.
+    funding: Decimal,
     volume: Decimal,
     notional: Decimal,
     fills: u64,
@@ -36,7 +38,9 @@ pub struct Pnl {
     pub realized: Decimal,
     pub unrealized: Decimal,
     pub fees: Decimal,
-    /// realized + unrealized - fees.
+    /// Received (negative: paid) on perpetuals at funding times.
+    pub funding: Decimal,
+    /// realized + unrealized - fees + funding.
     pub total: Decimal,
 }
 
@@ -105,6 +109,12 @@ impl Position {
         }
     }
 
+    /// Funding received (negative: paid) goes to cash, so the PnL identity still holds.
+    pub fn apply_funding(&mut self, amount: Decimal) {
+        self.cash += amount;
+        self.funding += amount;
+    }
+
     /// Takes the venue's position as ours (reconciliation): the difference is booked as a fill
     /// at `avg_price`, so the PnL identity still holds.
     pub fn adopt(&mut self, qty: Decimal, avg_price: Decimal) {
@@ -144,7 +154,8 @@ impl Position {
             realized: self.realized,
             unrealized,
             fees: self.fees,
-            total: self.realized + unrealized - self.fees,
+            funding: self.funding,
+            total: self.realized + unrealized - self.fees + self.funding,
         }
     }
 

@@ -11,8 +11,8 @@
 
 use super::{Journal, JournalError, Writer};
 use flashmm_core::event::{
-    bounds, Bbo, Body, BookDelta, BookSnapshot, Entry, FeedState, FeedStatus, Input, Level, Mode,
-    SessionStart, SessionStatus, Side, Source, Symbol, Trade,
+    bounds, Bbo, Body, BookDelta, BookSnapshot, Entry, FeedState, FeedStatus, FundingRate, Input,
+    Level, Mode, SessionStart, SessionStatus, Side, Source, Symbol, Trade,
 };
 use flashmm_core::instrument::{Instrument, Seen};
 use rust_decimal::Decimal;
@@ -137,6 +137,8 @@ pub struct ImportStats {
     pub buffered_diffs: u64,
     pub trades: u64,
     pub bbo: u64,
+    /// `markPrice` lines: funding rates and when they are due.
+    pub funding_rates: u64,
     pub unknown_streams: u64,
     pub malformed: u64,
     pub malformed_lines: Vec<(u64, String)>,
@@ -187,6 +189,9 @@ impl ImportStats {
             self.lines, self.snapshots, self.depth_diffs, self.applied_diffs, self.buffered_diffs,
             self.stale_diffs, self.trades, self.bbo, self.entries
         );
+        if self.funding_rates > 0 {
+            let _ = write!(s, "; {} funding rates (markPrice)", self.funding_rates);
+        }
         if self.unknown_streams > 0 {
             let _ = write!(
                 s,
@@ -284,6 +289,21 @@ struct WireTrade<'a> {
     buyer_is_maker: bool,
 }
 
+/// `<symbol>@markPrice` (futures): the mark price and the funding rate due at `T`.
+#[derive(Deserialize)]
+struct WireMarkPrice<'a> {
+    #[serde(rename = "s", borrow)]
+    symbol: Cow<'a, str>,
+    #[serde(rename = "E")]
+    event_ms: Option<i64>,
+    #[serde(rename = "p", borrow)]
+    mark: Cow<'a, str>,
+    #[serde(rename = "r", borrow)]
+    rate: Cow<'a, str>,
+    #[serde(rename = "T")]
+    next_funding_ms: i64,
+}
+
 #[derive(Deserialize)]
 struct WireTicker<'a> {
     #[serde(rename = "u")]
@@ -347,6 +367,10 @@ enum Parsed {
     Bbo {
         venue_ts: Option<i64>,
         bbo: Bbo,
+    },
+    Funding {
+        venue_ts: Option<i64>,
+        rate: FundingRate,
     },
     OtherStream,
 }
@@ -433,6 +457,23 @@ fn parse_line(line: &str) -> Result<(i64, Parsed), String> {
                 .map(|m| venue_ms("event time E", m))
                 .transpose()?,
             bbo,
+        }
+    } else if kind.starts_with("markPrice") {
+        let m: WireMarkPrice =
+            serde_json::from_str(data.get()).map_err(|e| format!("bad markPrice: {e}"))?;
+        let rate = FundingRate {
+            symbol: symbol(&m.symbol)?,
+            rate: dec(&m.rate)?,
+            due_ns: venue_ms("next funding time T", m.next_funding_ms)?,
+            mark: dec(&m.mark)?,
+        };
+        bounds::market_input(&Input::FundingRate(rate.clone()))?;
+        Parsed::Funding {
+            venue_ts: m
+                .event_ms
+                .map(|t| venue_ms("event time E", t))
+                .transpose()?,
+            rate,
         }
     } else {
         Parsed::OtherStream
@@ -816,6 +857,7 @@ fn run(
             Parsed::Depth { delta, .. } => Some(delta.symbol),
             Parsed::Trade { trade, .. } => Some(trade.symbol),
             Parsed::Bbo { bbo, .. } => Some(bbo.symbol),
+            Parsed::Funding { rate, .. } => Some(rate.symbol),
             _ => None,
         } {
             match rb.symbol {
@@ -885,6 +927,17 @@ fn run(
                         ts_ns: ts,
                         venue_ts_ns: venue_ts,
                         input: Input::Bbo(bbo),
+                    },
+                )?
+            }
+            Parsed::Funding { venue_ts, rate } => {
+                rb.stats.funding_rates += 1;
+                rb.emit(
+                    sink,
+                    Record {
+                        ts_ns: ts,
+                        venue_ts_ns: venue_ts,
+                        input: Input::FundingRate(rate),
                     },
                 )?
             }

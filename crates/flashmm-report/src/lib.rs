@@ -68,6 +68,8 @@ pub struct Summary {
     pub maker_fills: u64,
     pub taker_fills: u64,
     pub risk_actions: u64,
+    /// Funding charges (or payments) at funding times.
+    pub fundings: u64,
     pub predictions: u64,
     pub prediction_failures: u64,
     max_abs_position: Decimal,
@@ -103,6 +105,7 @@ impl Summary {
             maker_fills: 0,
             taker_fills: 0,
             risk_actions: 0,
+            fundings: 0,
             predictions: 0,
             prediction_failures: 0,
             max_abs_position: Decimal::ZERO,
@@ -231,6 +234,10 @@ impl Summary {
             Body::Output(Output::PlaceOrder(_)) => self.orders += 1,
             Body::Output(Output::CancelOrder(_)) => self.cancels += 1,
             Body::Output(Output::RiskAction(_)) => self.risk_actions += 1,
+            Body::Output(Output::Funding(f)) => {
+                self.fundings += 1;
+                self.position.apply_funding(f.amount);
+            }
             _ => {}
         }
     }
@@ -292,6 +299,7 @@ impl Summary {
                 "realized": money(pnl.realized),
                 "unrealized": money(pnl.unrealized),
                 "fees": money(pnl.fees),
+                "funding": money(pnl.funding),
                 "total": money(pnl.total),
             },
             "final_position": r8(self.position.qty()),
@@ -307,6 +315,7 @@ impl Summary {
             "prediction_calls_scored": self.calls_scored,
             "prediction_hit_rate": (self.calls_scored > 0).then(|| f4(self.hits as f64 / self.calls_scored as f64)),
             "risk_actions": self.risk_actions,
+            "fundings": self.fundings,
         })
     }
 }

@@ -358,6 +358,19 @@ pub fn every_body() -> Vec<Body> {
             avg_price: dec!(61686.5),
             note: "positionRisk".into(),
         })),
+        Body::Input(Input::FundingRate(FundingRate {
+            symbol: sym,
+            rate: dec!(-0.000125),
+            due_ns: 1_723_190_400_000_000_000,
+            mark: dec!(61686.12),
+        })),
+        Body::Output(Output::Funding(Funding {
+            due_ns: 1_723_190_400_000_000_000,
+            rate: dec!(0.0001),
+            position: dec!(-12),
+            mark: dec!(61686.12),
+            amount: dec!(0.0000019453),
+        })),
         Body::Wire(Box::new(WireRecord {
             action: WireAction::Place,
             cid: Some(64),

@@ -236,7 +236,7 @@ impl Live {
                     self.metrics
                         .book(pos, pnl, self.engine.orders().len() as u64, spread);
                 }
-                Output::RiskAction(_) => {}
+                Output::RiskAction(_) | Output::Funding(_) => {}
             }
         }
         self.out = out;

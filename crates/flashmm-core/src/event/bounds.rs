@@ -144,6 +144,14 @@ pub fn market_input(i: &Input) -> Result<(), String> {
         Input::BookDelta(d) => delta(d),
         Input::Bbo(b) => bbo(b),
         Input::Trade(t) => trade(t),
+        Input::FundingRate(f) => {
+            price("mark", f.mark)?;
+            // Venues cap funding far below 100% an interval; more is a broken line.
+            if f.rate.abs() > Decimal::ONE {
+                return Err(format!("funding rate {} is beyond ±1 an interval", f.rate));
+            }
+            ts("due", f.due_ns)
+        }
         _ => Ok(()),
     }
 }

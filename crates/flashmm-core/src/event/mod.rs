@@ -65,6 +65,7 @@ impl Body {
             Body::Input(Input::Bbo(b)) => Some(b.symbol),
             Body::Input(Input::Trade(t)) => Some(t.symbol),
             Body::Input(Input::FeedStatus(f)) => Some(f.symbol),
+            Body::Input(Input::FundingRate(f)) => Some(f.symbol),
             _ => None,
         }
     }
@@ -79,6 +80,7 @@ impl Body {
                     | Input::Bbo(_)
                     | Input::Trade(_)
                     | Input::FeedStatus(_)
+                    | Input::FundingRate(_)
             )
         )
     }
@@ -213,6 +215,22 @@ pub enum Input {
     /// replaces the book like a snapshot but is not the market stream speaking, so it does not
     /// hold off the stale-feed guard.
     BookPolled(BookSnapshot),
+    /// A perpetual's funding rate, as the venue announces it before it is charged (Binance's
+    /// `markPriceUpdate`: `r`, due at `T`).
+    FundingRate(FundingRate),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FundingRate {
+    pub symbol: Symbol,
+    /// Per funding interval; positive: longs pay shorts.
+    #[serde(with = "decimal")]
+    pub rate: Decimal,
+    /// When it is charged, in ns.
+    pub due_ns: i64,
+    /// The venue's mark price, which the charge is computed at.
+    #[serde(with = "decimal")]
+    pub mark: Decimal,
 }
 
 impl Input {
@@ -233,6 +251,7 @@ impl Input {
             Input::ChainHead(_) => "chain_head",
             Input::PositionSync(_) => "position_sync",
             Input::BookPolled(_) => "book_polled",
+            Input::FundingRate(_) => "funding_rate",
         }
     }
 }
@@ -580,6 +599,24 @@ pub enum Output {
     CancelOrder(CancelOrder),
     RiskAction(RiskAction),
     PredictorStatus(PredictorStatus),
+    /// Funding charged on (or paid to) the position at a funding time.
+    Funding(Funding),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Funding {
+    /// When it was due (the entry's ts is when the core saw that time pass).
+    pub due_ns: i64,
+    #[serde(with = "decimal")]
+    pub rate: Decimal,
+    /// The position it was charged on, and the price.
+    #[serde(with = "decimal")]
+    pub position: Decimal,
+    #[serde(with = "decimal")]
+    pub mark: Decimal,
+    /// In the settlement currency; positive is received.
+    #[serde(with = "decimal")]
+    pub amount: Decimal,
 }
 
 impl Output {
@@ -591,6 +628,7 @@ impl Output {
             Output::CancelOrder(_) => "cancel_order",
             Output::RiskAction(_) => "risk_action",
             Output::PredictorStatus(_) => "predictor_status",
+            Output::Funding(_) => "funding",
         }
     }
 }

@@ -314,7 +314,9 @@ mod tests {
             Parsed::Depth { venue_ts, delta } => (venue_ts, Input::BookDelta(delta)),
             Parsed::Trade { venue_ts, trade } => (Some(venue_ts), Input::Trade(trade)),
             Parsed::Bbo { venue_ts, bbo } => (venue_ts, Input::Bbo(bbo)),
-            Parsed::Snapshot { .. } | Parsed::OtherStream => return b"other".to_vec(),
+            Parsed::Snapshot { .. } | Parsed::Funding { .. } | Parsed::OtherStream => {
+                return b"other".to_vec()
+            }
         };
         let e = Entry {
             seq: 0,

@@ -330,10 +330,11 @@ impl SessionView {
             (
                 "PnL parts".into(),
                 Cell::text(format!(
-                    "realized {} + unrealized {} - fees {}",
+                    "realized {} + unrealized {} - fees {}{}",
                     val(&s["pnl"]["realized"]),
                     val(&s["pnl"]["unrealized"]),
-                    val(&s["pnl"]["fees"])
+                    val(&s["pnl"]["fees"]),
+                    super::text::funding_term(s)
                 )),
             ),
             (

@@ -56,11 +56,12 @@ impl SessionView {
         let pnl = |k: &str| val(&s_["pnl"][k]);
         let _ = writeln!(
             s,
-            "  PnL             total {} = realized {} + unrealized {} - fees {}",
+            "  PnL             total {} = realized {} + unrealized {} - fees {}{}",
             pnl("total"),
             pnl("realized"),
             pnl("unrealized"),
-            pnl("fees")
+            pnl("fees"),
+            funding_term(s_)
         );
         let _ = writeln!(
             s,
@@ -134,5 +135,16 @@ impl SessionView {
             p.info.id, p.info.id
         );
         s
+    }
+}
+
+/// `+ funding X (N charges)` when the session paid or received funding, else nothing.
+pub(crate) fn funding_term(summary: &serde_json::Value) -> String {
+    match summary["fundings"].as_u64() {
+        Some(n) if n > 0 => format!(
+            " + funding {} ({n} funding times)",
+            summary["pnl"]["funding"].as_str().unwrap_or("n/a")
+        ),
+        _ => String::new(),
     }
 }
