@@ -69,6 +69,8 @@ fn main() -> anyhow::Result<()> {
             to: None,
             predictor: PredictorChoice::Azure,
             cfg,
+            // The config sets no market key: the market is the data's.
+            market_keys: Some(Vec::new()),
             progress: false,
             what_if: None,
         },

@@ -374,7 +374,10 @@ pub fn what_if(
         })?,
         _ => to_seq,
     };
-    let mut original = SessionReport::new(cfg.predict.horizon_s, flashmm_core::contract::Contract::of(&cfg.market));
+    let mut original = SessionReport::new(
+        cfg.predict.horizon_s,
+        flashmm_core::contract::Contract::of(&cfg.market),
+    );
     for e in session_stream(&journal, parent.id)? {
         original.on_entry(&e?);
     }

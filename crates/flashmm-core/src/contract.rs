@@ -145,6 +145,9 @@ mod tests {
     fn impossible_prices_are_worth_nothing_rather_than_a_panic() {
         assert_eq!(coinm().value(dec!(1), Decimal::ZERO), Decimal::ZERO);
         assert_eq!(coinm().value(dec!(1), dec!(-5)), Decimal::ZERO);
-        assert_eq!(Contract::default().qty_for(dec!(1), Decimal::ZERO), Decimal::ZERO);
+        assert_eq!(
+            Contract::default().qty_for(dec!(1), Decimal::ZERO),
+            Decimal::ZERO
+        );
     }
 }

@@ -329,7 +329,10 @@ impl Engine {
             ));
         }
         if let Some(mid) = self.book.mid() {
-            let day = self.position.contract().in_quote(self.position.equity(mid), mid);
+            let day = self
+                .position
+                .contract()
+                .in_quote(self.position.equity(mid), mid);
             actions.extend(self.risk.check_daily(now, day));
         }
         let mut cause = Cause::Input;
@@ -510,8 +513,16 @@ impl Engine {
             .enumerate()
         {
             let mut exposure = self.orders.exposure(side);
-            let (room_flat, _) =
-                risk::room(&self.cfg.risk, self.position.contract(), side, position, Decimal::ZERO, mid, mid, 0);
+            let (room_flat, _) = risk::room(
+                &self.cfg.risk,
+                self.position.contract(),
+                side,
+                position,
+                Decimal::ZERO,
+                mid,
+                mid,
+                0,
+            );
             sides_off[si] = room_flat < self.cfg.market.min_qty;
             for level in 0..self.cfg.strategy.levels as u8 {
                 let working = self.orders.at_level(side, level).cloned();

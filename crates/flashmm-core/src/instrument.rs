@@ -64,6 +64,8 @@ struct Known {
 /// Published rules of the instruments the shipped recordings and the usual collectors cover
 /// (Binance `exchangeInfo` PRICE_FILTER / LOT_SIZE, Hyperliquid `meta` szDecimals), as of 2024.
 /// Anything else is inferred from the data.
+// A row of the table, positional on purpose so each row fits one line.
+#[allow(clippy::too_many_arguments)]
 const fn known(
     venue: &'static str,
     symbol: &'static str,
@@ -87,9 +89,11 @@ const fn known(
     }
 }
 
-use InstrumentKind::{InversePerp, LinearPerp, Spot};
 use venue::{BINANCE_COINM, BINANCE_SPOT, BINANCE_USDM};
+use InstrumentKind::{InversePerp, LinearPerp, Spot};
 
+// One row per instrument reads as the table it is.
+#[rustfmt::skip]
 const TABLE: [Known; 10] = [
     known(BINANCE_SPOT, "BTCUSDT", Spot, dec!(0.01), dec!(0.00001), Decimal::ONE, "USDT", "USDT"),
     known(BINANCE_SPOT, "ETHUSDT", Spot, dec!(0.01), dec!(0.0001), Decimal::ONE, "USDT", "USDT"),
@@ -264,14 +268,30 @@ pub fn reconcile(
         )
     };
     if is_set("symbol") && cfg.symbol != out.symbol {
-        return Err(mismatch("symbol", cfg.symbol.to_string(), out.symbol.to_string()));
+        return Err(mismatch(
+            "symbol",
+            cfg.symbol.to_string(),
+            out.symbol.to_string(),
+        ));
     }
     let fixed: [(&str, String, String); 5] = [
         ("venue", cfg.venue.clone(), out.venue.clone()),
         ("kind", cfg.kind.as_str().into(), out.kind.as_str().into()),
-        ("multiplier", cfg.multiplier.to_string(), out.multiplier.to_string()),
-        ("quote_currency", cfg.quote_currency.clone(), out.quote_currency.clone()),
-        ("settle_currency", cfg.settle_currency.clone(), out.settle_currency.clone()),
+        (
+            "multiplier",
+            cfg.multiplier.to_string(),
+            out.multiplier.to_string(),
+        ),
+        (
+            "quote_currency",
+            cfg.quote_currency.clone(),
+            out.quote_currency.clone(),
+        ),
+        (
+            "settle_currency",
+            cfg.settle_currency.clone(),
+            out.settle_currency.clone(),
+        ),
     ];
     for (k, ours, theirs) in fixed {
         let differs = if k == "multiplier" {

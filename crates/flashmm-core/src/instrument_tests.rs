@@ -21,7 +21,10 @@ fn a_known_instrument_takes_the_venues_rules_not_the_datas() {
         (m.tick_size, m.lot_size, m.multiplier),
         (dec!(0.1), dec!(1), dec!(100))
     );
-    assert_eq!((m.quote_currency.as_str(), m.settle_currency.as_str()), ("USD", "BTC"));
+    assert_eq!(
+        (m.quote_currency.as_str(), m.settle_currency.as_str()),
+        ("USD", "BTC")
+    );
     // The same symbol on another venue is another instrument.
     let spot = Instrument::from_seen(&seen(venue::BINANCE_USDM, "ETHUSDT", 2, 3));
     assert_eq!(spot.market.kind, InstrumentKind::LinearPerp);
@@ -78,8 +81,17 @@ fn a_symbol_the_user_set_that_the_data_is_not_is_an_error_naming_both() {
         "the market data of session 1",
     )
     .unwrap_err();
-    assert!(e.contains("market.symbol") && e.contains("BTCUSDT") && e.contains("ETHUSDT"), "{e}");
-    for k in ["venue", "kind", "multiplier", "quote_currency", "settle_currency"] {
+    assert!(
+        e.contains("market.symbol") && e.contains("BTCUSDT") && e.contains("ETHUSDT"),
+        "{e}"
+    );
+    for k in [
+        "venue",
+        "kind",
+        "multiplier",
+        "quote_currency",
+        "settle_currency",
+    ] {
         let mut m = cfg.market.clone();
         m.symbol = Symbol::new("ETHUSDT").unwrap();
         m.venue = "binance-usdm".into();
@@ -100,7 +112,10 @@ fn a_coarser_tick_is_allowed_and_a_finer_one_only_where_the_data_guessed() {
     let mut cfg = Config::default().market;
     cfg.tick_size = dec!(0.05);
     let keys = ["market.tick_size".to_string()];
-    assert_eq!(reconcile(&cfg, &keys, &eth(), "d").unwrap().tick_size, dec!(0.05));
+    assert_eq!(
+        reconcile(&cfg, &keys, &eth(), "d").unwrap().tick_size,
+        dec!(0.05)
+    );
     cfg.tick_size = dec!(0.001);
     let e = reconcile(&cfg, &keys, &eth(), "d").unwrap_err();
     assert!(e.contains("market.tick_size") && e.contains("0.01"), "{e}");
@@ -109,7 +124,10 @@ fn a_coarser_tick_is_allowed_and_a_finer_one_only_where_the_data_guessed() {
     assert!(reconcile(&cfg, &keys, &eth(), "d").is_err());
     let guessed = Instrument::from_seen(&seen(venue::BINANCE_SPOT, "XYZUSDT", 2, 2));
     cfg.tick_size = dec!(0.001);
-    assert_eq!(reconcile(&cfg, &keys, &guessed, "d").unwrap().tick_size, dec!(0.001));
+    assert_eq!(
+        reconcile(&cfg, &keys, &guessed, "d").unwrap().tick_size,
+        dec!(0.001)
+    );
 }
 
 #[test]
@@ -124,10 +142,18 @@ fn the_minimum_is_never_below_the_lot() {
 fn explicit_keys_are_the_files_and_the_sets() {
     let keys = Config::explicit_keys(
         Some("[market]\nsymbol = \"X\"\n[strategy]\nlevels = 2\n"),
-        &["market.tick_size=0.1".into(), "risk.max_position = 1".into()],
+        &[
+            "market.tick_size=0.1".into(),
+            "risk.max_position = 1".into(),
+        ],
     );
     assert_eq!(
         keys,
-        ["market.symbol", "market.tick_size", "risk.max_position", "strategy.levels"]
+        [
+            "market.symbol",
+            "market.tick_size",
+            "risk.max_position",
+            "strategy.levels"
+        ]
     );
 }

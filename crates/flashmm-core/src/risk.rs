@@ -11,6 +11,8 @@ const NS_PER_MS: i64 = 1_000_000;
 /// How much more we may buy (or sell) so that the worst case stays inside the limits: every
 /// order on that side that could still fill does fill, valued at the worse of its price and mid.
 /// Returns the room and, when it is the tighter one, the limit that sets it.
+// The inputs of one computation, each used once; a struct would only name them twice.
+#[allow(clippy::too_many_arguments)]
 pub fn room(
     cfg: &RiskConfig,
     contract: Contract,

@@ -18,8 +18,8 @@ pub mod session;
 pub use error::ReportError;
 
 use flashmm_core::book::Book;
-use flashmm_core::event::{Body, Direction, Entry, Input, Liquidity, Output, Side};
 use flashmm_core::contract::Contract;
+use flashmm_core::event::{Body, Direction, Entry, Input, Liquidity, Output, Side};
 use flashmm_core::position::{Pnl, Position};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;

@@ -6,10 +6,10 @@ pub mod model;
 
 use crate::book::Book;
 use crate::config::{MarketConfig, QueueKind, VenueConfig};
+use crate::contract::Contract;
 use crate::event::{
     Fill, Input, Liquidity, OrderAck, OrderCanceled, OrderReject, PlaceOrder, Side,
 };
-use crate::contract::Contract;
 use model::{BpsFees, ConservativeQueue, ConstantLatency, FeeModel, LatencyModel, QueueModel};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};

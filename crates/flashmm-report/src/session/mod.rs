@@ -190,11 +190,17 @@ impl SessionView {
 pub fn read(journal: &Journal, session: Option<u64>) -> Result<SessionView, ReportError> {
     let picked = select::pick(journal, session)?;
     let horizons = horizon::defaults();
-    let mut report = SessionReport::new(picked.cfg.predict.horizon_s, Contract::of(&picked.cfg.market));
+    let mut report = SessionReport::new(
+        picked.cfg.predict.horizon_s,
+        Contract::of(&picked.cfg.market),
+    );
     let mut markouts = Markouts::new(&horizons);
     let mut orders = Orders::default();
     let mut v = SessionView {
-        summary: Summary::new(picked.cfg.predict.horizon_s, Contract::of(&picked.cfg.market)),
+        summary: Summary::new(
+            picked.cfg.predict.horizon_s,
+            Contract::of(&picked.cfg.market),
+        ),
         first_ts: i64::MAX,
         last_ts: i64::MIN,
         horizons: horizons.clone(),
