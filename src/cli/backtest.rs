@@ -25,7 +25,8 @@ pub(super) struct BacktestCmd {
     /// Which predictor answers the core's prediction requests.
     #[arg(long, value_enum, default_value = "rules")]
     predictor: PredictorArg,
-    /// A Binance recording (.gz); imported into the journal on first use.
+    /// A Binance or Hyperliquid recording (gzip or plain; the format is told from its first
+    /// line); imported into the journal on first use.
     /// Default: the shipped fixture, unless --session or --from/--to select journal data.
     #[arg(long, value_name = "FILE", conflicts_with = "session")]
     data: Option<PathBuf>,
@@ -133,7 +134,10 @@ pub(super) fn run_backtest(dir: &std::path::Path, b: BacktestCmd) -> Result<i32>
             m.insert("symbol".into(), o.market.symbol.to_string().into());
             m.insert("venue".into(), o.market.venue.clone().into());
             m.insert("kind".into(), o.market.kind.as_str().into());
-            m.insert("settle_currency".into(), o.market.settle_currency.clone().into());
+            m.insert(
+                "settle_currency".into(),
+                o.market.settle_currency.clone().into(),
+            );
             m.insert("predictor".into(), predictor_name(predictor).into());
             m.insert("source_session".into(), o.source_session.into());
             m.insert("from_seq".into(), o.from_seq.into());

@@ -16,15 +16,16 @@ use flashmm_core::book::Book;
 use flashmm_core::config::{Config, MarketConfig, ModelLatency};
 use flashmm_core::contract::Contract;
 use flashmm_core::event::Symbol;
-use flashmm_core::instrument::{self, MARKET_KEYS};
 use flashmm_core::event::{
     bounds, Body, Entry, Input, Mode, Output, PredictionResponse, PredictorGate, SessionStart,
     SessionStatus, Source,
 };
+use flashmm_core::instrument::{self, MARKET_KEYS};
 use flashmm_core::signal::{rules::Rules, Predictor};
 use flashmm_core::sim::SimVenue;
 use flashmm_core::{Cause, Emitted, Engine};
 use flashmm_journal::binance::{self, ImportError, ImportOptions};
+use flashmm_journal::detect;
 use flashmm_journal::{Journal, JournalError, SessionInfo, Writer};
 use flashmm_report::Summary;
 use flashmm_venue::azure::{AzureClient, AzurePredictor};
@@ -46,8 +47,12 @@ pub enum BacktestError {
     Import(#[from] ImportError),
     /// A `--data` file that failed to import: its hints name `journal import`'s flags, which
     /// `backtest` does not have.
-    #[error("{}", import_hint(path, err))]
-    ImportData { path: String, err: ImportError },
+    #[error("{}", import_hint(path, format, err))]
+    ImportData {
+        path: String,
+        format: &'static str,
+        err: Box<ImportError>,
+    },
     #[error(transparent)]
     Journal(#[from] JournalError),
     #[error(transparent)]
@@ -218,14 +223,17 @@ pub(crate) fn resolve_source(
 ) -> Result<(u64, bool), BacktestError> {
     let (id, imported) = match data {
         Data::File(path) => {
+            // An import of any format is found by the file's digest.
             let (sha, _) = binance::file_digest(path)?;
             match binance::find_import(writer.journal(), &sha)? {
                 Some(id) => (id, false),
                 None => {
-                    let (id, stats) = binance::import(writer, path, &ImportOptions::default())
+                    let format = detect::detect_format(path)?;
+                    let (_, id, stats) = detect::import(writer, path, &ImportOptions::default())
                         .map_err(|e| BacktestError::ImportData {
                             path: path.display().to_string(),
-                            err: e,
+                            format: format.as_str(),
+                            err: Box::new(e),
                         })?;
                     tracing::info!(
                         "imported {} as session {id}: {}",
@@ -252,11 +260,12 @@ pub(crate) fn resolve_source(
             let sessions: Vec<SessionInfo> = journal
                 .sessions()?
                 .into_iter()
-                .filter(|s| has_market_data(s))
+                .filter(has_market_data)
                 .collect();
             // With two symbols in the journal, the one the config names.
             let of_symbol = |s: &SessionInfo| -> Result<Option<Symbol>, BacktestError> {
-                Ok(flashmm_journal::instrument::of_session(&journal, s.id)?.map(|i| i.market.symbol))
+                Ok(flashmm_journal::instrument::of_session(&journal, s.id)?
+                    .map(|i| i.market.symbol))
             };
             let mut pick = None;
             let mut other = Vec::new();
@@ -276,7 +285,10 @@ pub(crate) fn resolve_source(
                 }
             }
             if let (None, Some(want), false) = (pick, symbol, other.is_empty()) {
-                let list: Vec<String> = other.iter().map(|(id, y)| format!("session {id} ({y})")).collect();
+                let list: Vec<String> = other
+                    .iter()
+                    .map(|(id, y)| format!("session {id} ({y})"))
+                    .collect();
                 return Err(BacktestError::NoData(format!(
                     "no market data of {want} (market.symbol) in this journal covers the requested time; it has {}: drop market.symbol to use it, or import a recording of {want}",
                     list.join(", ")
@@ -295,7 +307,7 @@ pub(crate) fn resolve_source(
                 }
                 (None, _) => {
                     return Err(BacktestError::NoData(format!(
-                        "no session in {} has market data in the requested time range; import some with `flashmm journal import --format binance FILE.gz`, or pass --data FILE",
+                        "no session in {} has market data in the requested time range; import some with `flashmm journal import --format binance|hyperliquid FILE.gz`, or pass --data FILE",
                         writer.journal().dir().display()
                     )))
                 }
@@ -318,14 +330,22 @@ pub(crate) fn resolve_source(
 
 /// The market of session `source` with the keys the user set, which must agree with it; the
 /// whole config is validated again with it (a size below the data's minimum, say).
-fn market_of(journal: &Journal, source: u64, args: &BacktestArgs) -> Result<MarketConfig, BacktestError> {
+fn market_of(
+    journal: &Journal,
+    source: u64,
+    args: &BacktestArgs,
+) -> Result<MarketConfig, BacktestError> {
     let Some(data) = flashmm_journal::instrument::of_session(journal, source)? else {
         return Ok(args.cfg.market.clone());
     };
     let all: Vec<String> = MARKET_KEYS.iter().map(|k| format!("market.{k}")).collect();
     let keys = args.market_keys.as_ref().unwrap_or(&all);
-    let what = format!("the market data of session {source} ({})", data.market.venue);
-    let market = instrument::reconcile(&args.cfg.market, keys, &data, &what).map_err(BacktestError::Market)?;
+    let what = format!(
+        "the market data of session {source} ({})",
+        data.market.venue
+    );
+    let market = instrument::reconcile(&args.cfg.market, keys, &data, &what)
+        .map_err(BacktestError::Market)?;
     let mut cfg = args.cfg.clone();
     cfg.market = market.clone();
     cfg.validate()

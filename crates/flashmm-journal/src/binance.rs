@@ -89,6 +89,13 @@ pub enum ImportError {
         stale: u64,
         last_u: u64,
     },
+    #[error("line {line}: coin {coin}, but {known}: a file holds one market; split the recording by coin and import each file on its own")]
+    CoinChanged {
+        line: u64,
+        coin: String,
+        /// What named the other coin: the file's earlier lines, or --symbol.
+        known: String,
+    },
     #[error("cannot tell the symbol: no line names one; pass --symbol")]
     NoSymbol,
     #[error("{path} is already imported as session {session}; pass --force to import it again")]
@@ -138,6 +145,11 @@ pub struct ImportStats {
     pub trades: u64,
     pub bbo: u64,
     pub unknown_streams: u64,
+    /// Hyperliquid: trades older than the file's first book, or before any book (the catch-up
+    /// a trades subscription starts with), skipped: the book already shows them.
+    pub early_trades: u64,
+    /// Each book is a whole snapshot and there are no diffs (Hyperliquid); `summary` says so.
+    pub snapshot_only: bool,
     pub malformed: u64,
     pub malformed_lines: Vec<(u64, String)>,
     /// Lines whose local timestamp went backwards; stored at the previous timestamp.
@@ -162,7 +174,10 @@ pub struct ImportStats {
 /// The most decimal places of any price and any size in `levels`, trailing zeros dropped.
 pub fn book_dp<'a>(levels: impl Iterator<Item = &'a Level>) -> (u32, u32) {
     levels.fold((0, 0), |(p, q), l| {
-        (p.max(l.price.normalize().scale()), q.max(l.qty.normalize().scale()))
+        (
+            p.max(l.price.normalize().scale()),
+            q.max(l.qty.normalize().scale()),
+        )
     })
 }
 
@@ -179,11 +194,18 @@ pub fn venue_of(symbol: &Symbol, futures: bool) -> &'static str {
 
 impl ImportStats {
     pub fn summary(&self) -> String {
-        let mut s = format!(
-            "{} lines: {} snapshots, {} depth diffs ({} applied, {} buffered before the snapshot, {} stale dropped), {} trades, {} bbo; {} entries",
-            self.lines, self.snapshots, self.depth_diffs, self.applied_diffs, self.buffered_diffs,
-            self.stale_diffs, self.trades, self.bbo, self.entries
-        );
+        let mut s = if self.snapshot_only {
+            format!(
+                "{} lines: {} book snapshots, {} trades ({} from before the first book skipped); {} entries",
+                self.lines, self.snapshots, self.trades, self.early_trades, self.entries
+            )
+        } else {
+            format!(
+                "{} lines: {} snapshots, {} depth diffs ({} applied, {} buffered before the snapshot, {} stale dropped), {} trades, {} bbo; {} entries",
+                self.lines, self.snapshots, self.depth_diffs, self.applied_diffs, self.buffered_diffs,
+                self.stale_diffs, self.trades, self.bbo, self.entries
+            )
+        };
         if self.unknown_streams > 0 {
             let _ = write!(
                 s,
@@ -299,7 +321,7 @@ struct WireTicker<'a> {
     ask_qty: Cow<'a, str>,
 }
 
-fn dec(s: &str) -> Result<Decimal, String> {
+pub(crate) fn dec(s: &str) -> Result<Decimal, String> {
     Decimal::from_str(s).map_err(|e| format!("bad decimal {s:?}: {e}"))
 }
 
@@ -316,7 +338,7 @@ fn levels(raw: &[(Cow<str>, Cow<str>)]) -> Result<Vec<Level>, String> {
         .collect()
 }
 
-fn venue_ms(what: &str, m: i64) -> Result<i64, String> {
+pub(crate) fn venue_ms(what: &str, m: i64) -> Result<i64, String> {
     let ns = m.saturating_mul(1_000_000);
     bounds::ts(what, ns)?;
     Ok(ns)
@@ -902,7 +924,7 @@ fn run(
     Ok((rb.stats, rb.symbol))
 }
 
-fn malformed(
+pub(crate) fn malformed(
     stats: &mut ImportStats,
     opts: &ImportOptions,
     line: u64,
@@ -918,10 +940,10 @@ fn malformed(
     Ok(())
 }
 
-struct HashingReader<'h, R> {
-    inner: R,
-    hasher: Option<&'h mut Sha256>,
-    bytes: u64,
+pub(crate) struct HashingReader<'h, R> {
+    pub(crate) inner: R,
+    pub(crate) hasher: Option<&'h mut Sha256>,
+    pub(crate) bytes: u64,
 }
 
 impl<R: Read> Read for HashingReader<'_, R> {
@@ -971,7 +993,7 @@ pub fn hex(b: &[u8]) -> String {
         })
 }
 
-fn refuse_reimport(
+pub(crate) fn refuse_reimport(
     writer: &Writer,
     path: &Path,
     opts: &ImportOptions,
