@@ -17,6 +17,7 @@ mod fake_venues;
 mod full_disk;
 mod hints;
 mod hostile;
+mod hyperliquid;
 mod import;
 mod instruments;
 mod journal;
