@@ -595,7 +595,11 @@ fn a_time_jump_or_another_coin_is_an_error_naming_the_line_even_without_strict()
         l
     };
     let cases: Vec<(&str, String, &str)> = vec![
-        ("a jump of seven hours", jump, "line 3: the local time jumps forward by 25199 s"),
+        (
+            "a jump of seven hours",
+            jump,
+            "line 3: the local time jumps forward by 25199 s",
+        ),
         (
             "ETH in a recording of BTC",
             book(2, "ETH", &[("3000", "1")], &[("3001", "1")]),
