@@ -25,7 +25,8 @@ pub(super) struct BacktestCmd {
     /// Which predictor answers the core's prediction requests.
     #[arg(long, value_enum, default_value = "rules")]
     predictor: PredictorArg,
-    /// A Binance recording (.gz); imported into the journal on first use.
+    /// A Binance or Hyperliquid recording (gzip or plain; the format is told from its first
+    /// line); imported into the journal on first use.
     /// Default: the shipped fixture, unless --session or --from/--to select journal data.
     #[arg(long, value_name = "FILE", conflicts_with = "session")]
     data: Option<PathBuf>,

@@ -83,6 +83,11 @@ const FILES: &[(&str, &str, Printers)] = &[
         All(&["journal import"]),
     ),
     (
+        "journal/hyperliquid.rs",
+        include_str!("../../crates/flashmm-journal/src/hyperliquid.rs"),
+        All(&["journal import"]),
+    ),
+    (
         "journal/jsonl.rs",
         include_str!("../../crates/flashmm-journal/src/jsonl.rs"),
         All(&["journal import"]),
@@ -309,7 +314,7 @@ fn every_flag_a_hint_names_exists_on_the_command_that_prints_it() {
     ];
     for e in &errors {
         check(
-            &import_hint("a.gz", e),
+            &import_hint("a.gz", "binance", e),
             &All(&["backtest", "predict"]),
             "import_hint",
             &mut bad,

@@ -7,7 +7,7 @@ use clap::{Subcommand, ValueEnum};
 use flashmm_core::event::{when, Symbol};
 use flashmm_journal::binance::{self, ImportOptions};
 use flashmm_journal::stream::{market_reach, MarketReach};
-use flashmm_journal::{jsonl, Verified};
+use flashmm_journal::{hyperliquid, jsonl, Verified};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -15,6 +15,9 @@ use std::path::PathBuf;
 pub(super) enum ImportFormat {
     /// hftbacktest collector recording of Binance streams (`<ns> <json>` lines, gzip or plain).
     Binance,
+    /// hftbacktest collector recording of Hyperliquid `l2Book` and `trades` channels (`<ns>
+    /// <json>` lines, gzip or plain): top-20 snapshots, each replacing the book (docs/hyperliquid.md).
+    Hyperliquid,
     /// A `flashmm journal export --format jsonl` file (plain or gzip): checked whole, every
     /// line against its hash, before anything is written (see docs/journal.md).
     Jsonl,
@@ -45,17 +48,17 @@ pub(super) enum JournalCmd {
         /// Stop at the first malformed line instead of counting and skipping it.
         #[arg(long)]
         strict: bool,
-        /// On an update-id gap, mark it and resync at the next snapshot instead of failing.
+        /// binance: on an update-id gap, mark it and resync at the next snapshot instead of failing.
         #[arg(long)]
         allow_gaps: bool,
-        /// Symbol for recordings whose lines do not name one.
+        /// Symbol for recordings whose lines do not name one (hyperliquid: the coin the file must be of).
         #[arg(long)]
         symbol: Option<String>,
         /// Import a file even if the journal already has it.
         #[arg(long)]
         force: bool,
-        /// binance: the largest step of the local time between two lines, either way, in
-        /// seconds; a larger one is an error naming the line.
+        /// binance and hyperliquid: the largest step of the local time between two lines, either
+        /// way, in seconds; a larger one is an error naming the line.
         #[arg(long, value_name = "SECONDS", default_value_t = binance::DEFAULT_MAX_TIME_JUMP_S)]
         max_time_jump_s: u64,
         /// jsonl, and only on purpose: accept lines without hashes and a file without the
@@ -113,8 +116,11 @@ pub(super) fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32>
             unsigned,
             rebase,
         } => {
-            if matches!(format, ImportFormat::Binance) && (unsigned || rebase) {
-                bail!("--unsigned and --rebase apply to --format jsonl; a Binance recording has no hash chain to check");
+            if !matches!(format, ImportFormat::Jsonl) && (unsigned || rebase) {
+                bail!("--unsigned and --rebase apply to --format jsonl; a market recording has no hash chain to check");
+            }
+            if matches!(format, ImportFormat::Hyperliquid) && allow_gaps {
+                bail!("--allow-gaps applies to --format binance; Hyperliquid sends whole books, which have no gaps to allow");
             }
             if matches!(format, ImportFormat::Jsonl) && files.iter().any(|f| f.as_os_str() == "-") {
                 bail!("journal import --format jsonl reads its file twice (it checks all of it before writing anything, so a bad file leaves the journal as it was) and cannot do that with stdin; save the input to a file and import that");
@@ -123,7 +129,7 @@ pub(super) fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32>
             let mut writer = journal.writer()?;
             for file in files {
                 match format {
-                    ImportFormat::Binance => {
+                    ImportFormat::Binance | ImportFormat::Hyperliquid => {
                         let symbol = symbol
                             .as_deref()
                             .map(|s| Symbol::new(&s.to_ascii_uppercase()))
@@ -136,8 +142,13 @@ pub(super) fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32>
                             force,
                             max_time_jump_s,
                         };
-                        let (id, stats) = binance::import(&mut writer, &file, &opts)
-                            .with_context(|| format!("importing {}", file.display()))?;
+                        let imported = if matches!(format, ImportFormat::Binance) {
+                            binance::import(&mut writer, &file, &opts)
+                        } else {
+                            hyperliquid::import(&mut writer, &file, &opts)
+                        };
+                        let (id, stats) =
+                            imported.with_context(|| format!("importing {}", file.display()))?;
                         println!(
                             "imported {} as session {id}: {}",
                             file.display(),

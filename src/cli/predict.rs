@@ -15,7 +15,8 @@ pub(super) struct PredictCmd {
     /// Required: one call, then exit.
     #[arg(long)]
     once: bool,
-    /// A Binance recording (.gz); imported on first use. Default: the shipped fixture.
+    /// A Binance or Hyperliquid recording (gzip or plain, the format told from its content);
+    /// imported on first use. Default: the shipped fixture.
     #[arg(long, value_name = "FILE", conflicts_with = "session")]
     data: Option<PathBuf>,
     /// Take the market from this journal session instead.

@@ -25,6 +25,7 @@ use flashmm_core::signal::{rules::Rules, Predictor};
 use flashmm_core::sim::SimVenue;
 use flashmm_core::{Cause, Emitted, Engine};
 use flashmm_journal::binance::{self, ImportError, ImportOptions};
+use flashmm_journal::detect;
 use flashmm_journal::{Journal, JournalError, SessionInfo, Writer};
 use flashmm_report::Summary;
 use flashmm_venue::azure::{AzureClient, AzurePredictor};
@@ -46,8 +47,12 @@ pub enum BacktestError {
     Import(#[from] ImportError),
     /// A `--data` file that failed to import: its hints name `journal import`'s flags, which
     /// `backtest` does not have.
-    #[error("{}", import_hint(path, err))]
-    ImportData { path: String, err: ImportError },
+    #[error("{}", import_hint(path, format, err))]
+    ImportData {
+        path: String,
+        format: &'static str,
+        err: Box<ImportError>,
+    },
     #[error(transparent)]
     Journal(#[from] JournalError),
     #[error(transparent)]
@@ -218,14 +223,17 @@ pub(crate) fn resolve_source(
 ) -> Result<(u64, bool), BacktestError> {
     let (id, imported) = match data {
         Data::File(path) => {
+            // An import of any format is found by the file's digest.
             let (sha, _) = binance::file_digest(path)?;
             match binance::find_import(writer.journal(), &sha)? {
                 Some(id) => (id, false),
                 None => {
-                    let (id, stats) = binance::import(writer, path, &ImportOptions::default())
+                    let format = detect::detect_format(path)?;
+                    let (_, id, stats) = detect::import(writer, path, &ImportOptions::default())
                         .map_err(|e| BacktestError::ImportData {
                             path: path.display().to_string(),
-                            err: e,
+                            format: format.as_str(),
+                            err: Box::new(e),
                         })?;
                     tracing::info!(
                         "imported {} as session {id}: {}",
@@ -299,7 +307,7 @@ pub(crate) fn resolve_source(
                 }
                 (None, _) => {
                     return Err(BacktestError::NoData(format!(
-                        "no session in {} has market data in the requested time range; import some with `flashmm journal import --format binance FILE.gz`, or pass --data FILE",
+                        "no session in {} has market data in the requested time range; import some with `flashmm journal import --format binance|hyperliquid FILE.gz`, or pass --data FILE",
                         writer.journal().dir().display()
                     )))
                 }

@@ -4,11 +4,12 @@
 
 use flashmm_journal::binance::ImportError;
 
-pub fn import_hint(path: &str, err: &ImportError) -> String {
+/// `format`: the importer's name, as `journal import --format` takes it.
+pub fn import_hint(path: &str, format: &str, err: &ImportError) -> String {
     let (what, flag) = match err {
         ImportError::Gap { line, detail } => (
             format!("update-id gap at line {line}: {detail}. The book would be wrong from here"),
-            Some("flashmm journal import --format binance --allow-gaps"),
+            Some("flashmm journal import --format binance --allow-gaps".to_string()),
         ),
         ImportError::TimeJump {
             line,
@@ -19,11 +20,11 @@ pub fn import_hint(path: &str, err: &ImportError) -> String {
             max_s,
         } => (
             format!("line {line}: the local time jumps {dir} by {jump_s} s (from {from} to {to} ns), more than the {max_s} s allowed"),
-            Some("flashmm journal import --format binance --max-time-jump-s SECONDS"),
+            Some(format!("flashmm journal import --format {format} --max-time-jump-s SECONDS")),
         ),
         ImportError::NoSymbol => (
             "cannot tell the symbol: no line names one".to_string(),
-            Some("flashmm journal import --format binance --symbol SYMBOL"),
+            Some(format!("flashmm journal import --format {format} --symbol SYMBOL")),
         ),
         ImportError::Malformed { line, detail } => {
             (format!("line {line}: malformed record: {detail}"), None)

@@ -552,6 +552,98 @@ async fn paper_and_dry_run_send_no_orders_and_metrics_are_served() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paper_session_is_market_data_for_a_backtest() {
+    // `backtest --session ID` of a paper session: the books and trades it recorded are the
+    // market, its own orders and fills are not, and the market is the session's own config.
+    let w = world().await;
+    let (tx, rx) = watch::channel(false);
+    let journal = Journal::open(w.dir.path()).unwrap();
+    let writer = journal.writer().unwrap();
+    drop(journal);
+    let a = LiveArgs {
+        cfg: flashmm::config::load(None, &sets(&w)).unwrap(),
+        venue: VenueMode::Paper,
+        predictor: LivePredictor::Local(Box::new(Rules {
+            signal_bps: dec!(2),
+        })),
+        run_for: Some(RUN_FOR),
+        stop: Some(rx),
+    };
+    let engine = tokio::spawn(live::run(writer, a));
+    // Books that move and trades through both sides, for two seconds.
+    let end = tokio::time::Instant::now() + PATIENCE;
+    for i in 0..40u32 {
+        let up = Decimal::from(i % 4);
+        w.fake.set_book(
+            "btcperp",
+            vec![(dec!(60000) + up, dec!(1)), (dec!(59999) + up, dec!(2))],
+            vec![(dec!(60001) + up, dec!(1)), (dec!(60002) + up, dec!(2))],
+        );
+        w.fake.trade("btcperp", dec!(59900), dec!(0.01), false);
+        w.fake.trade("btcperp", dec!(60100), dec!(0.01), true);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            tokio::time::Instant::now() < end,
+            "timed out feeding the paper session"
+        );
+    }
+    tx.send(true).unwrap();
+    engine.await.unwrap().unwrap();
+
+    let j = Journal::open(w.dir.path()).unwrap();
+    let paper = j.sessions().unwrap().last().unwrap().clone();
+    assert_eq!(paper.mode, Mode::Paper);
+    let recorded = j
+        .read(paper.first_seq)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.session == paper.id && e.body.is_market())
+        .count();
+    assert!(
+        recorded > 2,
+        "the paper session recorded {recorded} market entries"
+    );
+    let mut writer = j.writer().unwrap();
+    let o = flashmm::mode::backtest::run(
+        &mut writer,
+        flashmm::mode::backtest::BacktestArgs {
+            data: flashmm::mode::backtest::Data::Journal(Some(paper.id)),
+            from: None,
+            from_until: None,
+            to: None,
+            predictor: flashmm::mode::backtest::PredictorChoice::Rules,
+            cfg: flashmm_core::config::Config::default(),
+            market_keys: Some(Vec::new()),
+            progress: false,
+            what_if: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(o.source_session, paper.id);
+    assert_eq!(o.market.symbol, a_symbol(&j, paper.id));
+    let (quotes, events) = (o.summary.quotes, o.summary.events);
+    assert!(quotes > 0, "{quotes} quotes over {events} market events");
+    assert_eq!(
+        events as usize, recorded,
+        "every market entry the session recorded, and no other"
+    );
+    writer.close().unwrap();
+    assert!(matches!(
+        j.verify().unwrap(),
+        flashmm_journal::Verified::Intact { .. }
+    ));
+}
+
+/// The symbol a session's own config quotes.
+fn a_symbol(j: &Journal, id: u64) -> Symbol {
+    flashmm_journal::instrument::of_session(j, id)
+        .unwrap()
+        .expect("a paper session has its config")
+        .market
+        .symbol
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_moving_market_reprices_with_cancel_and_replace() {
     let w = world().await;
     let (stop, engine) = spawn(&w, &[]);

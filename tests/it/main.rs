@@ -18,6 +18,7 @@ mod full_disk;
 mod funding;
 mod hints;
 mod hostile;
+mod hyperliquid;
 mod import;
 mod instruments;
 mod journal;

@@ -1,5 +1,6 @@
-//! A seeded mutation test of both importers (issue 11): the Binance importer over the start of
-//! the shipped recording, and the JSONL importer over a signed export of a small journal, each
+//! A seeded mutation test of the importers (issue 11): the Binance importer over the start of
+//! the shipped recording, the Hyperliquid one over its shipped recording (`mutate/hyperliquid`,
+//! a few dozen cases), and the JSONL importer over a signed export of a small journal, each
 //! fed a few hundred damaged copies (truncated, flipped bytes, lines dropped, repeated or
 //! swapped, garbage JSON, extreme numbers, NaN strings, invalid UTF-8, lines of megabytes, edited
 //! timestamps, headers and trailers, damaged gzip streams).
@@ -25,6 +26,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
+
+mod hyperliquid;
 
 /// A case that has not finished in this long has hung.
 const WATCHDOG: Duration = Duration::from_secs(60);
@@ -525,6 +528,27 @@ fn binance_long_line(rng: &mut Rng, line: &[u8]) -> LongLine {
     }
 }
 
+/// One line's local time replaced by one no collector writes, or moved by up to a day and a bit.
+fn edit_timestamp(rng: &mut Rng, lines: &mut [Vec<u8>]) -> String {
+    let at = rng.below(lines.len());
+    let l = &lines[at];
+    let sp = l.iter().position(|b| *b == b' ').unwrap_or(0);
+    let old = String::from_utf8_lossy(&l[..sp]).into_owned();
+    let new = match rng.below(3) {
+        0 => rng.pick(BAD_TS).to_string(),
+        // Backwards or forwards by up to a day and a bit.
+        _ => {
+            let t: i64 = old.parse().unwrap_or(0);
+            let d = [1, 1_000, 3_600_000_000_000, 30_000_000_000_000][rng.below(4)];
+            (if rng.percent(50) { t - d } else { t + d }).to_string()
+        }
+    };
+    let mut n = new.clone().into_bytes();
+    n.extend_from_slice(&l[sp..]);
+    lines[at] = n;
+    format!("line {}: local time {old} -> {new:?}", at + 1)
+}
+
 /// What one Binance case did to the recording.
 struct BinanceCase {
     family: &'static str,
@@ -562,25 +586,7 @@ fn binance_case(rng: &mut Rng) -> BinanceCase {
                 what.push(flip_bytes(rng, &mut b));
                 bytes = Some(b);
             }
-            "timestamp" => {
-                let at = rng.below(lines.len());
-                let l = &lines[at];
-                let sp = l.iter().position(|b| *b == b' ').unwrap_or(0);
-                let old = String::from_utf8_lossy(&l[..sp]).into_owned();
-                let new = match rng.below(3) {
-                    0 => rng.pick(BAD_TS).to_string(),
-                    // Backwards or forwards by up to a day and a bit.
-                    _ => {
-                        let t: i64 = old.parse().unwrap_or(0);
-                        let d = [1, 1_000, 3_600_000_000_000, 30_000_000_000_000][rng.below(4)];
-                        (if rng.percent(50) { t - d } else { t + d }).to_string()
-                    }
-                };
-                let mut n = new.clone().into_bytes();
-                n.extend_from_slice(&l[sp..]);
-                lines[at] = n;
-                what.push(format!("line {}: local time {old} -> {new:?}", at + 1));
-            }
+            "timestamp" => what.push(edit_timestamp(rng, &mut lines)),
             "empty-snapshot-side" => {
                 let Some(at) = lines
                     .iter()
@@ -665,7 +671,8 @@ fn binance_error_ok(e: &ImportError, lines: u64, gz_damaged: bool) -> Result<(),
         | ImportError::Gap { line, .. }
         | ImportError::TimeJump { line, .. }
         | ImportError::UnfollowedSnapshot { line, .. }
-        | ImportError::NotContinuing { line, .. } => named(*line),
+        | ImportError::NotContinuing { line, .. }
+        | ImportError::CoinChanged { line, .. } => named(*line),
         ImportError::MissingSnapshot {
             first_line,
             last_line,
@@ -707,6 +714,15 @@ fn lines_in(bytes: &[u8]) -> u64 {
 }
 
 fn rules_backtest(w: &mut flashmm_journal::Writer, session: u64) -> Result<(), BacktestError> {
+    rules_backtest_keys(w, session, None)
+}
+
+/// `market_keys`: the `market.*` keys taken as set (`None`: all of the default config's).
+fn rules_backtest_keys(
+    w: &mut flashmm_journal::Writer,
+    session: u64,
+    market_keys: Option<Vec<String>>,
+) -> Result<(), BacktestError> {
     let args = BacktestArgs {
         data: Data::Journal(Some(session)),
         from: None,
@@ -714,7 +730,7 @@ fn rules_backtest(w: &mut flashmm_journal::Writer, session: u64) -> Result<(), B
         to: None,
         predictor: PredictorChoice::Rules,
         cfg: Config::default(),
-        market_keys: None,
+        market_keys,
         progress: false,
         what_if: None,
     };

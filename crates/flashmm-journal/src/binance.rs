@@ -89,6 +89,13 @@ pub enum ImportError {
         stale: u64,
         last_u: u64,
     },
+    #[error("line {line}: coin {coin}, but {known}: a file holds one market; split the recording by coin and import each file on its own")]
+    CoinChanged {
+        line: u64,
+        coin: String,
+        /// What named the other coin: the file's earlier lines, or --symbol.
+        known: String,
+    },
     #[error("cannot tell the symbol: no line names one; pass --symbol")]
     NoSymbol,
     #[error("{path} is already imported as session {session}; pass --force to import it again")]
@@ -140,6 +147,11 @@ pub struct ImportStats {
     /// `markPrice` lines: funding rates and when they are due.
     pub funding_rates: u64,
     pub unknown_streams: u64,
+    /// Hyperliquid: trades older than the file's first book, or before any book (the catch-up
+    /// a trades subscription starts with), skipped: the book already shows them.
+    pub early_trades: u64,
+    /// Each book is a whole snapshot and there are no diffs (Hyperliquid); `summary` says so.
+    pub snapshot_only: bool,
     pub malformed: u64,
     pub malformed_lines: Vec<(u64, String)>,
     /// Lines whose local timestamp went backwards; stored at the previous timestamp.
@@ -184,11 +196,18 @@ pub fn venue_of(symbol: &Symbol, futures: bool) -> &'static str {
 
 impl ImportStats {
     pub fn summary(&self) -> String {
-        let mut s = format!(
-            "{} lines: {} snapshots, {} depth diffs ({} applied, {} buffered before the snapshot, {} stale dropped), {} trades, {} bbo; {} entries",
-            self.lines, self.snapshots, self.depth_diffs, self.applied_diffs, self.buffered_diffs,
-            self.stale_diffs, self.trades, self.bbo, self.entries
-        );
+        let mut s = if self.snapshot_only {
+            format!(
+                "{} lines: {} book snapshots, {} trades ({} from before the first book skipped); {} entries",
+                self.lines, self.snapshots, self.trades, self.early_trades, self.entries
+            )
+        } else {
+            format!(
+                "{} lines: {} snapshots, {} depth diffs ({} applied, {} buffered before the snapshot, {} stale dropped), {} trades, {} bbo; {} entries",
+                self.lines, self.snapshots, self.depth_diffs, self.applied_diffs, self.buffered_diffs,
+                self.stale_diffs, self.trades, self.bbo, self.entries
+            )
+        };
         if self.funding_rates > 0 {
             let _ = write!(s, "; {} funding rates (markPrice)", self.funding_rates);
         }
@@ -322,7 +341,7 @@ struct WireTicker<'a> {
     ask_qty: Cow<'a, str>,
 }
 
-fn dec(s: &str) -> Result<Decimal, String> {
+pub(crate) fn dec(s: &str) -> Result<Decimal, String> {
     Decimal::from_str(s).map_err(|e| format!("bad decimal {s:?}: {e}"))
 }
 
@@ -339,7 +358,7 @@ fn levels(raw: &[(Cow<str>, Cow<str>)]) -> Result<Vec<Level>, String> {
         .collect()
 }
 
-fn venue_ms(what: &str, m: i64) -> Result<i64, String> {
+pub(crate) fn venue_ms(what: &str, m: i64) -> Result<i64, String> {
     let ns = m.saturating_mul(1_000_000);
     bounds::ts(what, ns)?;
     Ok(ns)
@@ -958,7 +977,7 @@ fn run(
     Ok((rb.stats, rb.symbol))
 }
 
-fn malformed(
+pub(crate) fn malformed(
     stats: &mut ImportStats,
     opts: &ImportOptions,
     line: u64,
@@ -974,10 +993,10 @@ fn malformed(
     Ok(())
 }
 
-struct HashingReader<'h, R> {
-    inner: R,
-    hasher: Option<&'h mut Sha256>,
-    bytes: u64,
+pub(crate) struct HashingReader<'h, R> {
+    pub(crate) inner: R,
+    pub(crate) hasher: Option<&'h mut Sha256>,
+    pub(crate) bytes: u64,
 }
 
 impl<R: Read> Read for HashingReader<'_, R> {
@@ -1027,7 +1046,7 @@ pub fn hex(b: &[u8]) -> String {
         })
 }
 
-fn refuse_reimport(
+pub(crate) fn refuse_reimport(
     writer: &Writer,
     path: &Path,
     opts: &ImportOptions,

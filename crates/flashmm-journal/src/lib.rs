@@ -8,6 +8,8 @@
 
 pub mod binance;
 pub mod codec;
+pub mod detect;
+pub mod hyperliquid;
 pub mod instrument;
 pub mod jsonl;
 pub mod stream;
