@@ -95,6 +95,9 @@ pub enum ImportError {
     AlreadyImported { path: String, session: u64 },
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// A Tardis CSV import's own refusals (`tardis`), each naming the file and line.
+    #[error(transparent)]
+    Tardis(#[from] crate::tardis::TardisError),
 }
 
 #[derive(Clone, Debug)]
@@ -157,6 +160,8 @@ pub struct ImportStats {
     pub futures: bool,
     /// The instrument recorded in the import session (`journal::instrument`).
     pub instrument: Option<flashmm_core::instrument::Instrument>,
+    /// Tardis trades of `unknown` side whose taker was told from the book's mid.
+    pub inferred_sides: u64,
 }
 
 /// The most decimal places of any price and any size in `levels`, trailing zeros dropped.

@@ -11,6 +11,7 @@ pub mod codec;
 pub mod instrument;
 pub mod jsonl;
 pub mod stream;
+pub mod tardis;
 
 pub mod integrity;
 pub mod segment;
