@@ -34,3 +34,4 @@ mod risk;
 mod secrets;
 mod sessions;
 mod sim;
+mod tardis;
