@@ -243,3 +243,27 @@ fn check_same_market(book: &Source, trades: &Source) -> Result<(), ImportError> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flashmm_core::event::Level;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn an_unknown_side_is_the_side_of_the_mid_it_traded_through() {
+        let mut b = Book::new();
+        assert_eq!(infer_side(&b, dec!(100)), None, "no book");
+        let sym = Symbol::new("BTCUSDT").expect("symbol");
+        let lv = |p, q| Level { price: p, qty: q };
+        b.apply_snapshot(&BookSnapshot {
+            symbol: sym,
+            update_id: 1,
+            bids: vec![lv(dec!(99), dec!(1))],
+            asks: vec![lv(dec!(101), dec!(1))],
+        });
+        assert_eq!(infer_side(&b, dec!(101)), Some(Side::Buy));
+        assert_eq!(infer_side(&b, dec!(99)), Some(Side::Sell));
+        assert_eq!(infer_side(&b, dec!(100)), None, "at the mid");
+    }
+}

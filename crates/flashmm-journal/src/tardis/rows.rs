@@ -1,6 +1,7 @@
 //! One CSV row of either dataset, parsed and checked against `bounds`: decimals by
-//! `Decimal::from_str` (so `NaN`, `inf` and exponents are refused, never rounded through a
-//! float), timestamps in microseconds turned into nanoseconds.
+//! `Decimal::from_str`, exactly, never through a float (so `NaN` and `inf` are refused; an
+//! exponent, which Tardis's writer uses for tiny amounts like `1e-7`, is read exactly), and
+//! timestamps in microseconds turned into nanoseconds.
 
 use super::csv::{Columns, Kind};
 use flashmm_core::event::{bounds, Side, Symbol};
@@ -160,6 +161,17 @@ mod tests {
     }
 
     #[test]
+    fn exponents_are_read_exactly() {
+        let c = columns(Path::new("b.csv"), BOOK).expect("header");
+        let r = parse(
+            &c,
+            "binance,BTCUSDT,1723161253000000,1723161253000000,false,ask,1e5,1e-7",
+        )
+        .expect("row");
+        assert_eq!((r.price, r.amount), (dec!(100000), dec!(0.0000001)));
+    }
+
+    #[test]
     fn bad_values_are_refused_with_what_is_wrong() {
         let ok = "binance,BTCUSDT,1723161253000000,1723161253000000,false,ask,100,1";
         assert!(book(ok).is_ok());
@@ -177,7 +189,7 @@ mod tests {
                 "price",
             ),
             (
-                "binance,BTCUSDT,1723161253000000,1723161253000000,false,ask,1e5,1",
+                "binance,BTCUSDT,1723161253000000,1723161253000000,false,ask,1e10,1",
                 "price",
             ),
             (
@@ -234,24 +246,22 @@ mod tests {
     #[test]
     fn trade_sides_and_ids() {
         let c = columns(Path::new("t.csv"), TRADES).expect("header");
-        let row = |side: &str, id: &str, amount: &str| {
-            parse(
-                &c,
-                &format!(
-                    "binance,BTCUSDT,1723161253000000,1723161253000000,{id},{side},100,{amount}"
-                ),
-            )
+        // The side a row parses to, or why it does not.
+        let side = |side: &str, id: &str, amount: &str| {
+            let text = format!(
+                "binance,BTCUSDT,1723161253000000,1723161253000000,{id},{side},100,{amount}"
+            );
+            match parse(&c, &text).map(|r| r.what) {
+                Ok(What::Trade { side, .. }) => Ok(side),
+                Ok(other) => Err(format!("{other:?}")),
+                Err(e) => Err(e),
+            }
         };
-        let side = |r: Result<Row, String>| match r.map(|r| r.what) {
-            Ok(What::Trade { side, .. }) => Ok(side),
-            Ok(other) => Err(format!("{other:?}")),
-            Err(e) => Err(e),
-        };
-        assert_eq!(side(row("buy", "7", "1")), Ok(Some(Side::Buy)));
-        assert_eq!(side(row("sell", "7", "1")), Ok(Some(Side::Sell)));
-        assert_eq!(side(row("unknown", "7", "1")), Ok(None));
-        assert!(side(row("bid", "7", "1")).is_err());
-        assert!(side(row("buy", "7", "0")).is_err(), "a trade of nothing");
+        assert_eq!(side("buy", "7", "1"), Ok(Some(Side::Buy)));
+        assert_eq!(side("sell", "7", "1"), Ok(Some(Side::Sell)));
+        assert_eq!(side("unknown", "7", "1"), Ok(None));
+        assert!(side("bid", "7", "1").is_err());
+        assert!(side("buy", "7", "0").is_err(), "a trade of nothing");
         assert_eq!(trade_id("12345", 3), 12345);
         assert_eq!(trade_id("", 3), 3);
         assert_eq!(trade_id("a1b2-c3", 4), 4);

@@ -426,3 +426,92 @@ fn snapshot_level(
         m.insert(level.price, level);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    const H: &str = "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount";
+
+    fn events(rows: &[&str]) -> Result<Vec<Event>, ImportError> {
+        let dir = tempfile::tempdir().map_err(|e| ImportError::Open {
+            path: "tempdir".into(),
+            detail: e.to_string(),
+        })?;
+        let p = dir.path().join("b.csv");
+        let text = format!("{H}\n{}\n", rows.join("\n"));
+        std::fs::write(&p, text).map_err(|e| ImportError::Open {
+            path: "b.csv".into(),
+            detail: e.to_string(),
+        })?;
+        let mut ev = Events::new(Source::open(&p)?);
+        let (opts, mut stats) = (ImportOptions::default(), ImportStats::default());
+        let mut out = Vec::new();
+        while let Some(e) = ev.next(&opts, &mut stats)? {
+            out.push(e);
+        }
+        Ok(out)
+    }
+
+    fn row(t: u64, snap: bool, side: &str, price: &str, amount: &str) -> String {
+        let t = 1_723_161_253_000_000 + t;
+        format!("binance,BTCUSDT,{t},{t},{snap},{side},{price},{amount}")
+    }
+
+    #[test]
+    fn snapshot_runs_and_messages_are_grouped() {
+        let rows = [
+            row(0, true, "bid", "10", "1"),
+            row(0, true, "bid", "9", "1"),
+            // The same price again replaces it; 0 in a snapshot means absent.
+            row(0, true, "bid", "9", "2"),
+            row(0, true, "bid", "8", "0"),
+            row(0, true, "ask", "11", "1"),
+            row(5, false, "bid", "10", "0"),
+            row(5, false, "ask", "12", "3"),
+            row(6, false, "ask", "12", "0"),
+            // A snapshot after updates: a new book.
+            row(7, true, "bid", "7", "1"),
+            row(7, true, "ask", "13", "1"),
+        ];
+        let refs: Vec<&str> = rows.iter().map(String::as_str).collect();
+        let ev = events(&refs).expect("events");
+        let kinds: Vec<(u64, usize, usize, bool)> = ev
+            .iter()
+            .map(|e| match &e.body {
+                Body::Snapshot { bids, asks } => (e.line, bids.len(), asks.len(), true),
+                Body::Delta { bids, asks } => (e.line, bids.len(), asks.len(), false),
+                Body::Trade { .. } => (e.line, 0, 0, false),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (2, 2, 1, true),
+                (7, 1, 1, false),
+                (9, 0, 1, false),
+                (10, 1, 1, true)
+            ]
+        );
+        let Body::Snapshot { bids, .. } = &ev[0].body else {
+            panic!("not a snapshot")
+        };
+        assert_eq!(
+            bids.iter().map(|l| (l.price, l.qty)).collect::<Vec<_>>(),
+            [(dec!(10), dec!(1)), (dec!(9), dec!(2))],
+            "best first"
+        );
+    }
+
+    #[test]
+    fn a_book_that_starts_with_updates_is_refused() {
+        let rows = [
+            row(0, false, "bid", "10", "1"),
+            row(1, true, "bid", "9", "1"),
+        ];
+        let refs: Vec<&str> = rows.iter().map(String::as_str).collect();
+        let e = events(&refs).expect_err("no snapshot first");
+        assert!(e.to_string().contains("line 2"), "{e}");
+    }
+}
