@@ -470,11 +470,23 @@ fn try_import(
     (j, r, dir)
 }
 
+/// What is wrong, the book bytes, the trades bytes, the file and line named, a word of why.
+type RowCase = (
+    &'static str,
+    Vec<u8>,
+    Vec<u8>,
+    &'static str,
+    u64,
+    &'static str,
+);
+/// What is wrong, the book bytes, the trades bytes if any, words the message must hold.
+type FileCase = (&'static str, Vec<u8>, Option<Vec<u8>>, Vec<String>);
+
 #[test]
 fn hostile_rows_are_errors_naming_file_and_line_under_strict_and_counted_otherwise() {
     let good_trades = csv(TRADES_H, &trade_rows()).into_bytes();
     // (what, book bytes, trades bytes, file named, line named, a word of the reason)
-    let cases: Vec<(&str, Vec<u8>, Vec<u8>, &str, u64, &str)> = vec![
+    let cases: Vec<RowCase> = vec![
         (
             "negative price",
             book_with(7, brow(2000, false, "ask", "-100.03", "2").as_bytes()),
@@ -633,7 +645,7 @@ fn broken_files_are_errors_naming_file_and_line_whatever_strict_says() {
         .map(|(_, r)| r)
         .collect();
     // (what, book, trades, words the message must hold)
-    let cases: Vec<(&str, Vec<u8>, Option<Vec<u8>>, Vec<String>)> = vec![
+    let cases: Vec<FileCase> = vec![
         (
             "time jump",
             book_with(7, brow(7 * hours, false, "ask", "100.03", "2").as_bytes()),

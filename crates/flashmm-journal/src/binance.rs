@@ -95,9 +95,10 @@ pub enum ImportError {
     AlreadyImported { path: String, session: u64 },
     #[error(transparent)]
     Journal(#[from] JournalError),
-    /// A Tardis CSV import's own refusals (`tardis`), each naming the file and line.
+    /// A Tardis CSV import's own refusals (`tardis`), each naming the file and line; boxed,
+    /// since they carry a path and would double the size of every importer's `Result`.
     #[error(transparent)]
-    Tardis(#[from] crate::tardis::TardisError),
+    Tardis(Box<crate::tardis::TardisError>),
 }
 
 #[derive(Clone, Debug)]

@@ -78,6 +78,12 @@ pub enum TardisError {
     Files(String),
 }
 
+impl From<TardisError> for ImportError {
+    fn from(e: TardisError) -> ImportError {
+        ImportError::Tardis(Box::new(e))
+    }
+}
+
 /// The venue names of the Tardis exchange ids whose instruments the table may know.
 fn known_venue(exchange: &str) -> Option<&'static str> {
     Some(match exchange {
