@@ -88,6 +88,11 @@ const FILES: &[(&str, &str, Printers)] = &[
         All(&["journal import"]),
     ),
     (
+        "journal/tardis.rs",
+        include_str!("../../crates/flashmm-journal/src/tardis.rs"),
+        All(&["journal import"]),
+    ),
+    (
         "journal/jsonl.rs",
         include_str!("../../crates/flashmm-journal/src/jsonl.rs"),
         All(&["journal import"]),

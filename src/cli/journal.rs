@@ -7,6 +7,7 @@ use clap::{Subcommand, ValueEnum};
 use flashmm_core::event::{when, Symbol};
 use flashmm_journal::binance::{self, ImportOptions};
 use flashmm_journal::stream::{market_reach, MarketReach};
+use flashmm_journal::tardis;
 use flashmm_journal::{hyperliquid, jsonl, Verified};
 use std::io::Write;
 use std::path::PathBuf;
@@ -18,6 +19,9 @@ pub(super) enum ImportFormat {
     /// hftbacktest collector recording of Hyperliquid `l2Book` and `trades` channels (`<ns>
     /// <json>` lines, gzip or plain): top-20 snapshots, each replacing the book (docs/hyperliquid.md).
     Hyperliquid,
+    /// Tardis.dev CSV datasets (gzip or plain): an incremental_book_L2 file, alone or with the
+    /// trades file of the same market, imported together as one session (see docs/tardis.md).
+    Tardis,
     /// A `flashmm journal export --format jsonl` file (plain or gzip): checked whole, every
     /// line against its hash, before anything is written (see docs/journal.md).
     Jsonl,
@@ -125,6 +129,30 @@ pub(super) fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32>
             if matches!(format, ImportFormat::Jsonl) && files.iter().any(|f| f.as_os_str() == "-") {
                 bail!("journal import --format jsonl reads its file twice (it checks all of it before writing anything, so a bad file leaves the journal as it was) and cannot do that with stdin; save the input to a file and import that");
             }
+            if matches!(format, ImportFormat::Tardis) {
+                if allow_gaps || symbol.is_some() {
+                    bail!("--allow-gaps and --symbol apply to --format binance; Tardis rows name their symbol and carry no update ids to have gaps in");
+                }
+                let opts = ImportOptions {
+                    strict,
+                    force,
+                    max_time_jump_s,
+                    ..ImportOptions::default()
+                };
+                let journal = open(dir)?;
+                let mut writer = journal.writer()?;
+                let (id, stats) = tardis::import(&mut writer, &files, &opts)
+                    .context("importing Tardis CSV files")?;
+                println!("imported as session {id}: {}", tardis::summary(&stats));
+                if let Some(i) = &stats.instrument {
+                    println!("  instrument: {}", i.describe());
+                }
+                for (line, why) in &stats.malformed_lines {
+                    eprintln!("  malformed line {line}: {why}");
+                }
+                writer.close()?;
+                return Ok(0);
+            }
             let journal = open(dir)?;
             let mut writer = journal.writer()?;
             for file in files {
@@ -161,6 +189,8 @@ pub(super) fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32>
                             eprintln!("  malformed line {line}: {why}");
                         }
                     }
+                    // All of a Tardis import's files went to one import above.
+                    ImportFormat::Tardis => {}
                     ImportFormat::Jsonl => {
                         if unsigned {
                             eprintln!(

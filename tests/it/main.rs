@@ -36,3 +36,4 @@ mod risk;
 mod secrets;
 mod sessions;
 mod sim;
+mod tardis;

@@ -702,6 +702,7 @@ fn binance_error_ok(e: &ImportError, lines: u64, gz_damaged: bool) -> Result<(),
         ImportError::NoSymbol => Ok(()),
         ImportError::Open { .. }
         | ImportError::AlreadyImported { .. }
+        | ImportError::Tardis(_)
         | ImportError::Journal(_) => Err(format!(
             "an error a fresh journal and an existing file cannot give: {msg}"
         )),

@@ -102,6 +102,10 @@ pub enum ImportError {
     AlreadyImported { path: String, session: u64 },
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// A Tardis CSV import's own refusals (`tardis`), each naming the file and line; boxed,
+    /// since they carry a path and would double the size of every importer's `Result`.
+    #[error(transparent)]
+    Tardis(Box<crate::tardis::TardisError>),
 }
 
 #[derive(Clone, Debug)]
@@ -171,6 +175,8 @@ pub struct ImportStats {
     pub futures: bool,
     /// The instrument recorded in the import session (`journal::instrument`).
     pub instrument: Option<flashmm_core::instrument::Instrument>,
+    /// Tardis trades of `unknown` side whose taker was told from the book's mid.
+    pub inferred_sides: u64,
 }
 
 /// The most decimal places of any price and any size in `levels`, trailing zeros dropped.

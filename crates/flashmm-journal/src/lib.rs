@@ -13,6 +13,7 @@ pub mod hyperliquid;
 pub mod instrument;
 pub mod jsonl;
 pub mod stream;
+pub mod tardis;
 
 pub mod integrity;
 pub mod segment;
