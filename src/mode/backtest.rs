@@ -605,6 +605,9 @@ impl Sim<'_> {
         self.reading = e.seq;
         self.run_until(e.ts_ns)?;
         self.book.apply_entry(e);
+        if let Some(v) = e.venue_ts_ns {
+            self.venue.on_feed(e.ts_ns.saturating_sub(v));
+        }
         self.venue.on_market(e.ts_ns, input, &self.book);
         // Reports the venue made from this entry reach us before the core reads the entry.
         self.run_until(e.ts_ns)?;

@@ -285,6 +285,20 @@ pub struct VenueConfig {
     pub queue: QueueKind,
     /// The exponent of `queue = "power"` (hftbacktest's PowerProbQueueFunc n).
     pub queue_power: f64,
+    pub latency: LatencyKind,
+    /// A uniform draw in [0, this] added to every latency; 0: none.
+    pub latency_jitter_ms: u64,
+    /// The seed of the jitter's random stream (SplitMix64): the same seed, the same latencies.
+    pub latency_seed: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LatencyKind {
+    /// The configured latencies.
+    Constant,
+    /// The configured latencies plus the recorded feed latency of the latest market event.
+    Feed,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -561,6 +575,9 @@ impl Default for VenueConfig {
             taker_fee_bps: dec!(2.5),
             queue: QueueKind::Conservative,
             queue_power: 2.0,
+            latency: LatencyKind::Constant,
+            latency_jitter_ms: 0,
+            latency_seed: 0,
         }
     }
 }
@@ -873,6 +890,12 @@ impl Config {
                     "must be a number above 0 and at most 100, got {}",
                     self.venue.queue_power
                 ),
+            ));
+        }
+        if self.venue.latency_jitter_ms > 60_000 {
+            return Err(invalid(
+                "venue.latency_jitter_ms",
+                "must be at most 60000 (a minute)",
             ));
         }
         if !(1..=24 * 7).contains(&self.funding.interval_h) {

@@ -2,17 +2,19 @@
 //! recorded trades and book, fees on the way out. It watches the same market entries as the
 //! core, through its own copy of the book, and answers with the inputs a real venue would send.
 
+mod builder;
+pub mod latency;
 pub mod model;
 pub mod queue;
 
 use crate::book::Book;
-use crate::config::{MarketConfig, QueueKind, VenueConfig};
+use crate::config::{LatencyKind, MarketConfig, VenueConfig};
 use crate::contract::Contract;
 use crate::event::{
     Fill, Input, Liquidity, OrderAck, OrderCanceled, OrderReject, PlaceOrder, Side,
 };
-use model::{BpsFees, ConservativeQueue, ConstantLatency, FeeModel, LatencyModel, QueueModel};
-use queue::{ProbQueue, Shape};
+pub use builder::Builder;
+use model::{ConstantLatency, FeeModel, LatencyModel, QueueModel};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -62,22 +64,18 @@ pub struct SimVenue {
 
 impl SimVenue {
     pub fn new(cfg: &VenueConfig, market: &MarketConfig) -> SimVenue {
-        let queue: Box<dyn QueueModel> = match cfg.queue {
-            QueueKind::Conservative => Box::new(ConservativeQueue),
-            QueueKind::Power => Box::new(ProbQueue {
-                shape: Shape::Power(cfg.queue_power),
-            }),
-            QueueKind::Log => Box::new(ProbQueue { shape: Shape::Log }),
-        };
-        SimVenue::with_models(
-            queue,
-            Box::new(ConstantLatency::from_config(cfg)),
-            Box::new(BpsFees {
-                maker_bps: cfg.maker_fee_bps,
-                taker_bps: cfg.taker_fee_bps,
-            }),
-        )
-        .for_contract(Contract::of(market))
+        SimVenue::builder(cfg, market).build()
+    }
+
+    /// The models `[venue]` names, each of which can be replaced before `build`.
+    pub fn builder(cfg: &VenueConfig, market: &MarketConfig) -> Builder {
+        Builder::from_config(cfg, market)
+    }
+
+    /// A market event reached us `feed_ns` after the venue made it: latency models that
+    /// follow the feed (`venue.latency = "feed"`) use it for what comes next.
+    pub fn on_feed(&mut self, feed_ns: i64) {
+        self.latency.on_feed(feed_ns);
     }
 
     /// The venue's fees in `contract`'s settlement currency (the default is linear).
@@ -111,17 +109,26 @@ impl SimVenue {
     }
 
     pub fn submit(&mut self, now: i64, order: &PlaceOrder) {
-        let k = (now + self.latency.entry_ns(), self.tick());
+        let k = (
+            now.saturating_add(self.latency.entry_ns(now, order)),
+            self.tick(),
+        );
         self.in_flight.insert(k, Arrival::Order(order.clone()));
     }
 
     pub fn cancel(&mut self, now: i64, cid: u64) {
-        let k = (now + self.latency.cancel_ns(), self.tick());
+        let k = (
+            now.saturating_add(self.latency.cancel_ns(now, cid)),
+            self.tick(),
+        );
         self.in_flight.insert(k, Arrival::Cancel(cid));
     }
 
     fn report(&mut self, venue_ts: i64, input: Input) {
-        let k = (venue_ts + self.latency.response_ns(), self.tick());
+        let k = (
+            venue_ts.saturating_add(self.latency.response_ns(venue_ts)),
+            self.tick(),
+        );
         self.reports.insert(
             k,
             Report {
@@ -389,6 +396,23 @@ impl SimVenue {
     pub fn queue_ahead(&self, cid: u64) -> Option<Decimal> {
         self.resting.get(&cid).map(|r| r.ahead)
     }
+}
+
+/// The latency model `[venue]` asks for: constant or following the feed, plus seeded jitter.
+fn latency_of(cfg: &VenueConfig) -> Box<dyn LatencyModel> {
+    let base = ConstantLatency::from_config(cfg);
+    let model: Box<dyn LatencyModel> = match cfg.latency {
+        LatencyKind::Constant => Box::new(base),
+        LatencyKind::Feed => Box::new(latency::FeedLatency::new(base)),
+    };
+    if cfg.latency_jitter_ms == 0 {
+        return model;
+    }
+    Box::new(latency::Jitter::new(
+        model,
+        cfg.latency_jitter_ms as i64 * 1_000_000,
+        cfg.latency_seed,
+    ))
 }
 
 #[cfg(test)]

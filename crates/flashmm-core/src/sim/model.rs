@@ -2,7 +2,7 @@
 //! one decision the simulated venue delegates.
 
 use crate::config::VenueConfig;
-use crate::event::Liquidity;
+use crate::event::{Liquidity, PlaceOrder};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
@@ -40,12 +40,14 @@ impl QueueModel for ConservativeQueue {
 }
 
 pub trait LatencyModel: Send {
-    /// From our decision to the venue accepting the order.
-    fn entry_ns(&self) -> i64;
-    /// From our decision to the venue applying the cancel.
-    fn cancel_ns(&self) -> i64;
-    /// From the venue's event to our receiving the report.
-    fn response_ns(&self) -> i64;
+    /// From our decision at `ts` to the venue accepting `order`.
+    fn entry_ns(&mut self, ts: i64, order: &PlaceOrder) -> i64;
+    /// From our decision at `ts` to the venue applying the cancel of `cid`.
+    fn cancel_ns(&mut self, ts: i64, cid: u64) -> i64;
+    /// From the venue's event at `ts` to our receiving the report.
+    fn response_ns(&mut self, ts: i64) -> i64;
+    /// A market event reached us `feed_ns` after the venue made it (receive - exchange time).
+    fn on_feed(&mut self, _feed_ns: i64) {}
 }
 
 pub struct ConstantLatency {
@@ -65,13 +67,13 @@ impl ConstantLatency {
 }
 
 impl LatencyModel for ConstantLatency {
-    fn entry_ns(&self) -> i64 {
+    fn entry_ns(&mut self, _ts: i64, _order: &PlaceOrder) -> i64 {
         self.entry_ns
     }
-    fn cancel_ns(&self) -> i64 {
+    fn cancel_ns(&mut self, _ts: i64, _cid: u64) -> i64 {
         self.cancel_ns
     }
-    fn response_ns(&self) -> i64 {
+    fn response_ns(&mut self, _ts: i64) -> i64 {
         self.response_ns
     }
 }

@@ -135,3 +135,41 @@ fn reports_reach_us_in_time_order_whatever_order_they_were_made_in() {
     );
     assert_eq!(r.len(), 2);
 }
+
+#[test]
+fn with_feed_latency_the_recorded_lag_is_added_and_jitter_is_seeded() {
+    let mut cfg = Config::default().venue;
+    cfg.entry_latency_ms = 3;
+    cfg.cancel_latency_ms = 4;
+    cfg.response_latency_ms = 5;
+    cfg.latency = crate::config::LatencyKind::Feed;
+    let mut v = SimVenue::new(&cfg, &MarketConfig::default());
+    // The last market event reached the recorder 20 ms after the venue made it.
+    v.on_feed(20 * MS);
+    v.submit(10 * MS, &order(1, Side::Buy, dec!(100), dec!(1), true));
+    assert_eq!(v.next_arrival(), Some(33 * MS));
+    v.arrive(&bids(dec!(1)));
+    assert_eq!(v.next_report(), Some(58 * MS));
+    v.cancel(40 * MS, 1);
+    assert_eq!(v.next_arrival(), Some(64 * MS));
+    // Jitter: the same seed, the same arrivals; within [constant, constant + jitter].
+    let arrivals = |seed: u64| {
+        let mut c = Config::default().venue;
+        c.latency_jitter_ms = 30;
+        c.latency_seed = seed;
+        let mut v = SimVenue::new(&c, &MarketConfig::default());
+        (0..50u64)
+            .map(|i| {
+                v.submit(0, &order(i, Side::Buy, dec!(100), dec!(1), true));
+                let t = v.next_arrival().unwrap();
+                v.arrive(&bids(dec!(1)));
+                while v.pop_report().is_some() {}
+                t
+            })
+            .collect::<Vec<_>>()
+    };
+    let a = arrivals(42);
+    assert_eq!(a, arrivals(42));
+    assert!(a.iter().all(|t| (50 * MS..=80 * MS).contains(t)), "{a:?}");
+    assert!(a.windows(2).any(|w| w[0] != w[1]));
+}

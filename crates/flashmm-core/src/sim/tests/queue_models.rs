@@ -97,3 +97,44 @@ fn the_exponent_is_validated() {
     let ok = Config::load_text(None, &["venue.queue=\"log\"".into()]).unwrap();
     assert_eq!(ok.venue.queue, QueueKind::Log);
 }
+
+#[test]
+fn the_builder_replaces_one_model_and_an_inverse_venue_charges_fees_in_the_coin() {
+    let mut cfg = Config::default().venue;
+    cfg.taker_fee_bps = dec!(5);
+    let coinm = MarketConfig {
+        kind: crate::config::InstrumentKind::InversePerp,
+        multiplier: dec!(100),
+        ..MarketConfig::default()
+    };
+    let mut v = SimVenue::builder(&cfg, &coinm)
+        .queue(Box::new(crate::sim::queue::ProbQueue {
+            shape: crate::sim::queue::Shape::Log,
+        }))
+        .build();
+    let b = book(&[(dec!(49990), dec!(100))], &[(dec!(50000), dec!(100))]);
+    // A buy of 10 contracts crossing at 50,000: 1000 USD = 0.02 BTC, 5 bps = 0.00001 BTC.
+    let r = rest(
+        &mut v,
+        &order(1, Side::Buy, dec!(50000), dec!(10), false),
+        &b,
+    );
+    let fee = r.iter().find_map(|r| match &r.input {
+        Input::Fill(f) => Some(f.fee),
+        _ => None,
+    });
+    assert_eq!(fee, Some(dec!(0.00001)));
+    // The queue model is the one given: a log-shaped share of a cancel moves a resting bid up.
+    let mut b = book(&[(dec!(100), dec!(3))], &[(dec!(101), dec!(1))]);
+    let mut v = SimVenue::builder(&cfg, &MarketConfig::default())
+        .queue(Box::new(crate::sim::queue::ProbQueue {
+            shape: crate::sim::queue::Shape::Log,
+        }))
+        .build();
+    rest(&mut v, &order(2, Side::Buy, dec!(100), dec!(1), true), &b);
+    let grow = bid_at(dec!(4), 2);
+    b.apply_delta(&grow);
+    v.on_market(60 * MS, &Input::BookDelta(grow), &b);
+    cancel_to(&mut v, &mut b, dec!(2));
+    assert_eq!(v.queue_ahead(2), Some(dec!(1.66666667)));
+}
