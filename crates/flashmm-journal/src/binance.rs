@@ -10,9 +10,10 @@
 //! drops, gaps) and the validation pass that enforces it are one algorithm.
 
 use super::{Journal, JournalError, Writer};
+use crate::import_session::ImportSession;
 use flashmm_core::event::{
-    bounds, Bbo, Body, BookDelta, BookSnapshot, Entry, FeedState, FeedStatus, FundingRate, Input,
-    Level, Mode, SessionStart, SessionStatus, Side, Source, Symbol, Trade,
+    bounds, Bbo, BookDelta, BookSnapshot, FeedState, FeedStatus, FundingRate, Input, Level, Mode,
+    SessionStart, SessionStatus, Side, Source, Symbol, Trade,
 };
 use flashmm_core::instrument::{Instrument, Seen};
 use rust_decimal::Decimal;
@@ -1143,7 +1144,6 @@ pub fn import(
         })
     });
     // Pass 2: write.
-    let mut session = None;
     let label = format!(
         "binance import of {}{}",
         path.file_name()
@@ -1170,53 +1170,22 @@ pub fn import(
             bytes,
         }),
     };
-    let mut start = Some(start);
+    let mut out = ImportSession::new(writer, start);
     let (stats, _, _) = scan_counted(
         path,
         opts,
         Some(symbol),
         None,
         seed.as_ref(),
-        &mut |r: Record| {
-            let id = match session {
-                Some(id) => id,
-                None => {
-                    let id = writer.begin(
-                        r.ts_ns,
-                        start
-                            .take()
-                            .ok_or(JournalError::Usage("session started twice".into()))?,
-                    )?;
-                    session = Some(id);
-                    id
-                }
-            };
-            let mut e = Entry {
-                seq: 0,
-                ts_ns: r.ts_ns,
-                venue_ts_ns: r.venue_ts_ns,
-                session: id,
-                cause: None,
-                body: Body::Input(r.input),
-            };
-            writer.append(&mut e)?;
-            Ok(())
-        },
+        &mut |r: Record| out.write(r),
     )?;
-    let Some(id) = session else {
+    let Some(id) = out.finish(stats.last_ts.unwrap_or(0), stats.summary())? else {
         return Err(ImportError::Read {
             path: path.display().to_string(),
             line: stats.lines,
             detail: "no market records in the file".into(),
         });
     };
-    writer.end(
-        id,
-        stats.last_ts.unwrap_or(0),
-        SessionStatus::Completed,
-        stats.summary(),
-    )?;
-    writer.flush(false)?;
     let mut stats = stats;
     stats.instrument = Some(instrument);
     Ok((id, stats))

@@ -12,10 +12,10 @@ use super::binance::{
     book_dp, dec, file_digest, hex, malformed, refuse_reimport, venue_ms, HashingReader,
     ImportError, ImportOptions, ImportStats, Record, MAX_LINE_BYTES,
 };
-use super::{JournalError, Writer};
+use super::Writer;
+use crate::import_session::ImportSession;
 use flashmm_core::event::{
-    bounds, Body, BookSnapshot, Entry, Input, Level, Mode, SessionStart, SessionStatus, Side,
-    Source, Symbol, Trade,
+    bounds, BookSnapshot, Input, Level, Mode, SessionStart, Side, Source, Symbol, Trade,
 };
 use flashmm_core::instrument::{venue, Instrument, Seen};
 use serde::Deserialize;
@@ -441,7 +441,7 @@ pub fn import(
         size_dp,
     });
     // Pass 2: write.
-    let mut start = Some(SessionStart {
+    let start = SessionStart {
         mode: Mode::Import,
         version: flashmm_core::VERSION.to_string(),
         config: instrument.to_toml(),
@@ -458,45 +458,16 @@ pub fn import(
             sha256,
             bytes,
         }),
-    });
-    let mut session = None;
-    let (stats, _, _) = scan(path, opts, None, &mut |r: Record| {
-        let id = match session {
-            Some(id) => id,
-            None => {
-                let s = start
-                    .take()
-                    .ok_or(JournalError::Usage("session started twice".into()))?;
-                let id = writer.begin(r.ts_ns, s)?;
-                session = Some(id);
-                id
-            }
-        };
-        let mut e = Entry {
-            seq: 0,
-            ts_ns: r.ts_ns,
-            venue_ts_ns: r.venue_ts_ns,
-            session: id,
-            cause: None,
-            body: Body::Input(r.input),
-        };
-        writer.append(&mut e)?;
-        Ok(())
-    })?;
-    let Some(id) = session else {
+    };
+    let mut out = ImportSession::new(writer, start);
+    let (stats, _, _) = scan(path, opts, None, &mut |r: Record| out.write(r))?;
+    let Some(id) = out.finish(stats.last_ts.unwrap_or(0), stats.summary())? else {
         return Err(ImportError::Read {
             path: path.display().to_string(),
             line: stats.lines,
             detail: "no market records in the file".into(),
         });
     };
-    writer.end(
-        id,
-        stats.last_ts.unwrap_or(0),
-        SessionStatus::Completed,
-        stats.summary(),
-    )?;
-    writer.flush(false)?;
     let mut stats = stats;
     stats.instrument = Some(instrument);
     Ok((id, stats))

@@ -10,6 +10,7 @@ pub mod binance;
 pub mod codec;
 pub mod detect;
 pub mod hyperliquid;
+mod import_session;
 pub mod instrument;
 pub mod jsonl;
 pub mod stream;

@@ -11,9 +11,10 @@
 //! `stream` checks a file's rows and groups the book's, `merge` interleaves the two files by
 //! receive time and turns them into records.
 
-use super::{JournalError, Writer};
+use super::Writer;
 use crate::binance::{find_import, hex, ImportError, ImportOptions, ImportStats, Record};
-use flashmm_core::event::{Body, Entry, Mode, SessionStart, SessionStatus, Source};
+use crate::import_session::ImportSession;
+use flashmm_core::event::{Mode, SessionStart, Source};
 use flashmm_core::instrument::{venue, Instrument, Seen};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
@@ -264,7 +265,7 @@ pub fn import(
         })
         .collect::<Vec<_>>()
         .join(" + ");
-    let mut start = Some(SessionStart {
+    let start = SessionStart {
         mode: Mode::Import,
         version: flashmm_core::VERSION.to_string(),
         config: instrument.to_toml(),
@@ -276,46 +277,17 @@ pub fn import(
             sha256,
             bytes,
         }),
-    });
+    };
     // Pass 2: the same scan, writing.
-    let mut session = None;
-    let written = merge::scan(&files, opts, &mut |r: Record| {
-        let id = match session {
-            Some(id) => id,
-            None => {
-                let s = start
-                    .take()
-                    .ok_or(JournalError::Usage("session started twice".into()))?;
-                let id = writer.begin(r.ts_ns, s)?;
-                session = Some(id);
-                id
-            }
-        };
-        let mut e = Entry {
-            seq: 0,
-            ts_ns: r.ts_ns,
-            venue_ts_ns: r.venue_ts_ns,
-            session: id,
-            cause: None,
-            body: Body::Input(r.input),
-        };
-        writer.append(&mut e)?;
-        Ok(())
-    })?;
+    let mut out = ImportSession::new(writer, start);
+    let written = merge::scan(&files, opts, &mut |r: Record| out.write(r))?;
     let mut stats = written.stats;
-    let Some(id) = session else {
+    let Some(id) = out.finish(stats.last_ts.unwrap_or(0), summary(&stats))? else {
         return Err(TardisError::NoRows {
             path: book.display().to_string(),
         }
         .into());
     };
-    writer.end(
-        id,
-        stats.last_ts.unwrap_or(0),
-        SessionStatus::Completed,
-        summary(&stats),
-    )?;
-    writer.flush(false)?;
     stats.instrument = Some(instrument);
     Ok((id, stats))
 }

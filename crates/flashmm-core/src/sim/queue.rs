@@ -15,7 +15,7 @@
 //! behind us. The arithmetic is f64 through `libm` (the same bits on every machine), rounded to
 //! `DP` places on the way back to Decimal.
 
-use super::model::QueueModel;
+use super::model::{ConservativeQueue, QueueModel};
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use rust_decimal::Decimal;
 
@@ -53,16 +53,13 @@ impl ProbQueue {
 }
 
 impl QueueModel for ProbQueue {
+    // Arrival and trades are the conservative rule's; only cancels differ.
     fn on_arrival(&self, visible: Decimal) -> Decimal {
-        visible
+        ConservativeQueue.on_arrival(visible)
     }
 
     fn on_trade(&self, ahead: Decimal, qty: Decimal) -> (Decimal, Decimal) {
-        if qty <= ahead {
-            (ahead - qty, Decimal::ZERO)
-        } else {
-            (Decimal::ZERO, qty - ahead)
-        }
+        ConservativeQueue.on_trade(ahead, qty)
     }
 
     fn on_depth(&self, ahead: Decimal, prev: Decimal, now: Decimal, traded: Decimal) -> Decimal {
