@@ -138,6 +138,7 @@ mod tests {
         assert_eq!(m.value(dec!(3), dec!(200)), dec!(60));
         assert_eq!(m.qty_for(dec!(60), dec!(200)), dec!(3));
         assert_eq!(m.base_qty(dec!(3), dec!(200)), dec!(0.3));
+        assert_eq!(m.quote_notional(dec!(-3), dec!(200)), dec!(60));
         assert_eq!(m.in_quote(dec!(7), dec!(200)), dec!(7));
     }
 

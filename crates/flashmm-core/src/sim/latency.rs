@@ -147,6 +147,11 @@ mod tests {
         // Spread over the range, not stuck at one end.
         assert!(a.iter().any(|l| *l < 52 * MS) && a.iter().any(|l| *l > 58 * MS));
         // SplitMix64's first output for seed 0 (the reference implementation's).
+        // Jitter wraps a feed-following model: the lag passes through, each latency is drawn.
+        let mut f = Jitter::new(Box::new(FeedLatency::new(base())), 2 * MS, 3);
+        f.on_feed(100 * MS);
+        assert!((140 * MS..=142 * MS).contains(&f.cancel_ns(0, 1)));
+        assert!((105 * MS..=107 * MS).contains(&f.response_ns(0)));
         let mut j = Jitter::new(Box::new(base()), 0, 0);
         assert_eq!(j.next(), 0xE220_A839_7B1D_CDAF);
         assert_eq!(j.response_ns(0), 5 * MS);

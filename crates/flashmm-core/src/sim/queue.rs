@@ -6,10 +6,11 @@
 //!
 //! ```text
 //! p_front = f(front) / (f(front) + f(back))
-//! front'  = front - p_front x chg + min(back - (1 - p_front) x chg, 0)
+//! front'  = front - p_front x chg,   held within [0, visible now]
 //! ```
 //!
-//! (what the back cannot absorb comes from the front), then held within `[0, visible now]`.
+//! (hftbacktest adds `min(back - (1 - p_front) x chg, 0)`, what the back cannot absorb; that
+//! makes front' = front + back - chg = the visible size now, which the clamp gives anyway).
 //! `f(x) = x^n` is the power form (n = `venue.queue_power`; larger n sends more of each cancel to
 //! whichever side is longer) and `f(x) = ln(1 + x)` the logarithmic one. An increase joins
 //! behind us. The arithmetic is f64 through `libm` (the same bits on every machine), rounded to
@@ -43,11 +44,13 @@ impl ProbQueue {
     pub fn p_front(&self, front: f64, back: f64) -> f64 {
         let (ff, fb) = (self.f(front.max(0.0)), self.f(back.max(0.0)));
         if ff + fb > 0.0 && (ff + fb).is_finite() {
-            ff / (ff + fb)
-        } else if front > back {
-            1.0
-        } else {
-            0.0
+            return ff / (ff + fb);
+        }
+        // Nothing queued, or powers too large for f64: the longer side takes it all.
+        match front.partial_cmp(&back) {
+            Some(std::cmp::Ordering::Greater) => 1.0,
+            Some(std::cmp::Ordering::Less) => 0.0,
+            _ => 0.5,
         }
     }
 }
@@ -76,7 +79,9 @@ impl QueueModel for ProbQueue {
             return ahead.min(now);
         };
         let p = self.p_front(front, back);
-        let est = front - p * c + (back - (1.0 - p) * c).min(0.0);
+        // What the back cannot absorb comes from the front; then front' = front + back - chg
+        // = now, which the clamp below gives.
+        let est = front - p * c;
         let est = Decimal::from_f64(est)
             .map(|d| d.round_dp(DP))
             .unwrap_or(ahead);
@@ -145,6 +150,23 @@ mod tests {
         );
         // Nothing ahead stays nothing.
         assert_eq!(LOG.on_depth(dec!(0), dec!(5), dec!(1), dec!(0)), dec!(0));
+    }
+
+    #[test]
+    fn the_share_ahead_by_hand_and_at_the_edges() {
+        assert_eq!(POWER2.p_front(3.0, 1.0), 0.9);
+        assert!((LOG.p_front(3.0, 1.0) - 2.0 / 3.0).abs() < 1e-15);
+        // Nothing queued either side: an even split, not a NaN.
+        assert_eq!(POWER2.p_front(0.0, 0.0), 0.5);
+        assert_eq!(POWER2.p_front(0.0, 2.0), 0.0);
+        assert_eq!(POWER2.p_front(2.0, 0.0), 1.0);
+        // Powers beyond f64: the longer side takes it all, equal sides split.
+        let steep = ProbQueue {
+            shape: Shape::Power(400.0),
+        };
+        assert_eq!(steep.p_front(300.0, 100.0), 1.0);
+        assert_eq!(steep.p_front(100.0, 300.0), 0.0);
+        assert_eq!(steep.p_front(300.0, 300.0), 0.5);
     }
 
     #[test]
