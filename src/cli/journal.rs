@@ -278,16 +278,22 @@ pub(super) fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32>
             let sessions = journal.sessions()?;
             let mut reach = Vec::with_capacity(sessions.len());
             let mut instruments = Vec::with_capacity(sessions.len());
+            let mut markets = Vec::with_capacity(sessions.len());
             for s in &sessions {
                 reach.push(market_reach(&journal, s)?);
                 instruments.push(flashmm_journal::instrument::of_session(&journal, s.id)?);
+                markets.push(flashmm_journal::instrument::symbols(&journal, s.id)?);
             }
             if json {
                 let mut out = Vec::with_capacity(sessions.len());
-                for ((s, r), i) in sessions.iter().zip(&reach).zip(&instruments) {
+                for (((s, r), i), all) in
+                    sessions.iter().zip(&reach).zip(&instruments).zip(&markets)
+                {
                     let mut v = serde_json::to_value(s)?;
                     if let Some(o) = v.as_object_mut() {
                         let m = i.as_ref().map(|i| &i.market);
+                        let all: Vec<String> = all.iter().map(|y| y.to_string()).collect();
+                        o.insert("symbols".into(), all.into());
                         o.insert("symbol".into(), m.map(|m| m.symbol.to_string()).into());
                         o.insert("venue".into(), m.map(|m| m.venue.clone()).into());
                         o.insert("kind".into(), m.map(|m| m.kind.as_str()).into());
@@ -327,11 +333,15 @@ pub(super) fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32>
                 })
                 .collect();
             let sw = status.iter().map(|m| m.len()).max().unwrap_or(0).max(6);
-            let symbols: Vec<String> = instruments
+            let symbols: Vec<String> = markets
                 .iter()
-                .map(|i| {
-                    i.as_ref()
-                        .map_or("-".into(), |i| i.market.symbol.to_string())
+                .map(|all| {
+                    let all: Vec<String> = all.iter().map(|y| y.to_string()).collect();
+                    if all.is_empty() {
+                        "-".into()
+                    } else {
+                        all.join("+")
+                    }
                 })
                 .collect();
             let yw = symbols.iter().map(|m| m.len()).max().unwrap_or(0).max(6);

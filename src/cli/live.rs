@@ -96,6 +96,13 @@ pub(super) fn run_live(dir: &std::path::Path, l: LiveCmd) -> Result<i32> {
     use flashmm::mode::live::{self, LiveArgs, LivePredictor, VenueMode};
     use std::sync::Arc;
     let cfg = flashmm::config::load(l.config.config.as_deref(), &l.config.sets)?;
+    let cfg = match cfg.markets.len() {
+        0 => cfg,
+        1 => cfg.market_configs()?.remove(0),
+        n => anyhow::bail!(
+            "the config lists {n} [[markets]] and `flashmm live` works on one market; keep one entry (several markets are for `flashmm backtest`, docs/markets.md)"
+        ),
+    };
     let key = load_key(l.key_file.as_deref())?;
     let venue = match (l.paper, l.dry_run, key) {
         (true, _, _) => VenueMode::Paper,

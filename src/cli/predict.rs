@@ -37,6 +37,13 @@ pub(super) fn run_predict(dir: &std::path::Path, p: PredictCmd) -> Result<i32> {
         bail!("flashmm predict needs --once: it makes one model call and exits (live mode asks on its own cadence)");
     }
     let cfg = flashmm::config::load(p.config.config.as_deref(), &p.config.sets)?;
+    let cfg = match cfg.markets.len() {
+        0 => cfg,
+        1 => cfg.market_configs()?.remove(0),
+        n => anyhow::bail!(
+            "the config lists {n} [[markets]] and `flashmm predict` works on one market; keep one entry (several markets are for `flashmm backtest`, docs/markets.md)"
+        ),
+    };
     let at =
         p.at.as_deref()
             .map(|v| when::parse("--at", v, when::Edge::Start))

@@ -21,12 +21,14 @@ use flashmm_core::event::{
     SessionStatus, Source,
 };
 use flashmm_core::instrument::{self, MARKET_KEYS};
+use flashmm_core::markets::MarketEntry;
 use flashmm_core::signal::{rules::Rules, Predictor};
 use flashmm_core::sim::SimVenue;
-use flashmm_core::{Cause, Emitted, Engine};
+use flashmm_core::{Cause, Desk, Emitted};
 use flashmm_journal::binance::{self, ImportError, ImportOptions};
 use flashmm_journal::detect;
 use flashmm_journal::{Journal, JournalError, SessionInfo, Writer};
+use flashmm_report::split::{Owner, Split};
 use flashmm_report::Summary;
 use flashmm_venue::azure::{AzureClient, AzurePredictor};
 use flashmm_venue::recorded::Recorded;
@@ -117,6 +119,8 @@ pub enum PredictorChoice {
 pub enum Data {
     /// A recording file, imported first if this journal does not have it yet.
     File(PathBuf),
+    /// A recording per market of a `[[markets]]` session, in any order.
+    Files(Vec<PathBuf>),
     /// Market entries already in the journal; `None` picks the latest session that has them.
     Journal(Option<u64>),
 }
@@ -150,11 +154,16 @@ pub struct Outcome {
     pub source_session: u64,
     pub from_seq: u64,
     pub to_seq: u64,
-    /// Whether `--data` had to be imported during this run.
+    /// Whether `--data` had to be imported (or several markets merged) during this run.
     pub imported: bool,
+    /// The first market's, as `markets[0]`.
     pub summary: Summary,
-    /// The market the run traded: the data's instrument with the user's keys.
+    /// The market the run traded: the data's instrument with the user's keys (the first).
     pub market: MarketConfig,
+    /// Every market the run quoted, with its own summary, in config order.
+    pub markets: Vec<(MarketConfig, Summary)>,
+    /// With several markets: the import sessions merged into `source_session`.
+    pub merged_from: Vec<u64>,
     pub wall_s: f64,
     pub latency: hdrhistogram::Histogram<u64>,
     pub engine: flashmm_core::EngineStats,
@@ -244,6 +253,14 @@ pub(crate) fn resolve_source(
                 }
             }
         }
+        Data::Files(paths) => match paths.as_slice() {
+            [one] => return resolve_source(writer, &Data::File(one.clone()), from, to, symbol),
+            _ => {
+                return Err(BacktestError::NoData(
+                    "several --data files are for a session of several markets ([[markets]] in the config)".into(),
+                ))
+            }
+        },
         Data::Journal(Some(id)) => {
             let info = writer.journal().session(*id)?;
             if !has_market_data(&info) {
@@ -333,20 +350,21 @@ pub(crate) fn resolve_source(
 fn market_of(
     journal: &Journal,
     source: u64,
-    args: &BacktestArgs,
+    cfg: &Config,
+    keys: Option<&Vec<String>>,
 ) -> Result<MarketConfig, BacktestError> {
     let Some(data) = flashmm_journal::instrument::of_session(journal, source)? else {
-        return Ok(args.cfg.market.clone());
+        return Ok(cfg.market.clone());
     };
     let all: Vec<String> = MARKET_KEYS.iter().map(|k| format!("market.{k}")).collect();
-    let keys = args.market_keys.as_ref().unwrap_or(&all);
+    let keys = keys.unwrap_or(&all);
     let what = format!(
         "the market data of session {source} ({})",
         data.market.venue
     );
-    let market = instrument::reconcile(&args.cfg.market, keys, &data, &what)
-        .map_err(BacktestError::Market)?;
-    let mut cfg = args.cfg.clone();
+    let market =
+        instrument::reconcile(&cfg.market, keys, &data, &what).map_err(BacktestError::Market)?;
+    let mut cfg = cfg.clone();
     cfg.market = market.clone();
     if market.kind == flashmm_core::config::InstrumentKind::Spot && !cfg.funding.rate.is_zero() {
         return Err(BacktestError::Market(format!(
@@ -357,6 +375,94 @@ fn market_of(
     cfg.validate()
         .map_err(|e| BacktestError::Market(format!("with the market of session {source}: {e}")))?;
     Ok(market)
+}
+
+/// The data of each `[[markets]]` entry (the import of its symbol), the market each is with
+/// the keys the entry sets, and the merge of those imports that the session reads. The entries
+/// in `args.cfg` are rewritten with every market key, so the journaled config says exactly
+/// what ran (and a replay derives the same markets).
+fn resolve_markets(
+    writer: &mut Writer,
+    args: &mut BacktestArgs,
+    from: Option<(i64, i64)>,
+) -> Result<(u64, bool, Vec<Config>, Vec<u64>), BacktestError> {
+    let configs = args
+        .cfg
+        .market_configs()
+        .map_err(|e| BacktestError::Market(e.to_string()))?;
+    let mut files: Vec<(u64, Symbol)> = Vec::new();
+    let mut imported = false;
+    let paths = match &args.data {
+        Data::File(p) => vec![p.clone()],
+        Data::Files(p) => p.clone(),
+        Data::Journal(Some(id)) => {
+            // A session that merged several markets: its sources are the markets' data.
+            let info = writer.journal().session(*id)?;
+            let Some(Source::Merged { sessions }) = info.source else {
+                return Err(BacktestError::NoData(format!(
+                    "--session {id} is one market's data, and this config quotes {} markets ([[markets]]); pass --data FILE for each market, or --from/--to to take each from the journal",
+                    args.cfg.markets.len()
+                )));
+            };
+            for src in sessions {
+                if let Some(i) = flashmm_journal::instrument::of_session(writer.journal(), src)? {
+                    files.push((src, i.market.symbol));
+                }
+            }
+            Vec::new()
+        }
+        Data::Journal(None) => Vec::new(),
+    };
+    for p in &paths {
+        let (id, new) = resolve_source(writer, &Data::File(p.clone()), None, None, None)?;
+        imported |= new;
+        let sym = flashmm_journal::instrument::of_session(writer.journal(), id)?
+            .map(|i| i.market.symbol)
+            .ok_or_else(|| {
+                BacktestError::NoData(format!(
+                    "{} holds no market this flashmm can tell the symbol of",
+                    p.display()
+                ))
+            })?;
+        files.push((id, sym));
+    }
+    let mut sources = Vec::new();
+    let mut per = Vec::new();
+    for (i, (entry, c)) in args.cfg.markets.iter().zip(&configs).enumerate() {
+        let want = entry.symbol;
+        let source = if files.is_empty() {
+            resolve_source(writer, &Data::Journal(None), from, args.to, Some(want))?.0
+        } else {
+            let found = files.iter().find(|(_, s)| *s == want).map(|(id, _)| *id);
+            found.ok_or_else(|| {
+                let have: Vec<String> = files.iter().map(|(_, s)| s.to_string()).collect();
+                BacktestError::NoData(format!(
+                    "no --data file is a recording of {want} (markets[{i}].symbol); the data given holds {}",
+                    have.join(", ")
+                ))
+            })?
+        };
+        let keys = entry.market_keys();
+        let market = market_of(writer.journal(), source, c, Some(&keys))?;
+        per.push(entry.config(&args.cfg, market));
+        sources.push(source);
+    }
+    let (merged, new) = flashmm_journal::merge::merged(writer, &sources)?;
+    if new {
+        tracing::info!("merged the market data of sessions {sources:?} as session {merged}");
+    }
+    for (entry, c) in args.cfg.markets.iter_mut().zip(&per) {
+        let set = MarketEntry::of(&c.market);
+        entry.venue = set.venue;
+        entry.kind = set.kind;
+        entry.tick_size = set.tick_size;
+        entry.lot_size = set.lot_size;
+        entry.min_qty = set.min_qty;
+        entry.multiplier = set.multiplier;
+        entry.quote_currency = set.quote_currency;
+        entry.settle_currency = set.settle_currency;
+    }
+    Ok((merged, imported || new, per, sources))
 }
 
 /// Imports count only when complete (a failed or killed import may hold a wrong book); live and
@@ -372,8 +478,12 @@ fn has_market_data(s: &SessionInfo) -> bool {
 struct Sim<'w> {
     writer: &'w mut Writer,
     session: u64,
-    engine: Engine,
-    venue: SimVenue,
+    desk: Desk,
+    /// Per market, in config order: its simulated venue, its book, its summary.
+    venues: Vec<SimVenue>,
+    books: Vec<Book>,
+    summaries: Vec<Summary>,
+    split: Split,
     predictor: Box<dyn Predictor>,
     predictor_latency: i64,
     model_latency: ModelLatency,
@@ -385,8 +495,6 @@ struct Sim<'w> {
     /// simulated venue reports nothing more about it, so the maps hold only live orders.
     placed: BTreeMap<u64, u64>,
     canceled: BTreeMap<u64, u64>,
-    summary: Summary,
-    book: Book,
     /// Market time of the last market entry the core saw. Session inputs delivered after it
     /// are stamped later than it, which is what lets a reader merge them back in order.
     last_market: i64,
@@ -429,20 +537,21 @@ impl Sim<'_> {
             };
             self.writer.append(&mut e)?;
             self.seqs.push(e.seq);
-            self.summary.on_entry(&e, &self.book);
-            match &em.output {
-                Output::PlaceOrder(p) => {
+            let owner = self.summarise(&e);
+            match (&em.output, owner) {
+                (Output::PlaceOrder(p), Owner::One(i)) => {
                     self.placed.insert(p.cid, e.seq);
-                    self.venue.submit(ts, p);
+                    self.venues[i].submit(ts, p);
                 }
-                Output::CancelOrder(c) => {
+                (Output::CancelOrder(c), Owner::One(i)) => {
                     // A cancel of an order already done gets no report: nothing to link.
                     if self.placed.contains_key(&c.cid) {
                         self.canceled.insert(c.cid, e.seq);
                     }
-                    self.venue.cancel(ts, c.cid);
+                    self.venues[i].cancel(ts, c.cid);
                 }
-                Output::PredictionRequest(r) if self.closing => {
+                (Output::PlaceOrder(_) | Output::CancelOrder(_), _) => {}
+                (Output::PredictionRequest(r), _) if self.closing => {
                     // The data has ended: answer without asking (or paying) the model.
                     let resp = unavailable(
                         r.request_id,
@@ -451,7 +560,7 @@ impl Sim<'_> {
                     self.answers_n += 1;
                     self.answers.insert((ts, self.answers_n), (e.seq, resp));
                 }
-                Output::PredictionRequest(r) => {
+                (Output::PredictionRequest(r), _) => {
                     let mut resp = self.predictor.answer(r, ts);
                     let latency = if self.predictor.measures_latency() {
                         let server = resp.http.as_ref().and_then(|h| h.server_ms);
@@ -468,12 +577,12 @@ impl Sim<'_> {
                     self.answers
                         .insert((ts + latency, self.answers_n), (e.seq, resp));
                 }
-                Output::PredictorStatus(s) => {
+                (Output::PredictorStatus(s), _) => {
                     if s.gate == PredictorGate::OverBudgetTotal {
                         self.stopped = Some(format!("stopped at the cost cap: {}", s.detail));
                     }
                 }
-                Output::QuoteDecision(_) | Output::RiskAction(_) | Output::Funding(_) => {}
+                (Output::QuoteDecision(_) | Output::RiskAction(_) | Output::Funding(_), _) => {}
             }
         }
         self.out = out;
@@ -499,34 +608,63 @@ impl Sim<'_> {
         };
         self.writer.append(&mut e)?;
         self.last_delivered = ts;
-        self.summary.on_entry(&e, &self.book);
-        self.engine.on_event(&e, &mut self.out);
-        self.timer = self.engine.poll_timeout();
+        self.summarise(&e);
+        self.desk.on_event(&e, &mut self.out);
+        self.timer = self.desk.poll_timeout();
         self.act(e.seq, ts)
+    }
+
+    /// Feeds `e` to the summary of the market it is about (every market's, for an entry about
+    /// none in particular), and says which that is.
+    fn summarise(&mut self, e: &Entry) -> Owner {
+        let owner = self.split.owner(e);
+        match owner {
+            Owner::One(i) => self.summaries[i].on_entry(e, &self.books[i]),
+            Owner::All => {
+                for (s, b) in self.summaries.iter_mut().zip(&self.books) {
+                    s.on_entry(e, b);
+                }
+            }
+            Owner::Nobody => {}
+        }
+        owner
+    }
+
+    /// The earliest of the venues' next times, and which venue.
+    fn earliest(&self, of: impl Fn(&SimVenue) -> Option<i64>) -> Option<(i64, usize)> {
+        self.venues
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| of(v).map(|t| (t, i)))
+            .min()
     }
 
     /// Runs every scheduled thing due at or before `limit`, in time order. On a tie the venue
     /// acts first, then reports reach us, then predictions, then timers.
     fn run_until(&mut self, limit: i64) -> Result<(), BacktestError> {
         loop {
-            let arrival = self.venue.next_arrival();
-            let report = self.venue.next_report().map(|t| self.stamp(t));
-            let answer = self.answers.keys().next().map(|k| self.stamp(k.0));
-            let timer = self.timer.map(|t| self.stamp(t));
-            let mut next: Option<(i64, u8)> = None;
+            let arrival = self.earliest(SimVenue::next_arrival);
+            let report = self
+                .earliest(SimVenue::next_report)
+                .map(|(t, i)| (self.stamp(t), i));
+            let answer = self.answers.keys().next().map(|k| (self.stamp(k.0), 0));
+            let timer = self.timer.map(|t| (self.stamp(t), 0));
+            let mut next: Option<(i64, u8, usize)> = None;
             for (t, rank) in [(arrival, 0u8), (report, 1), (answer, 2), (timer, 3)] {
-                if let Some(t) = t {
-                    if t <= limit && next.is_none_or(|n| (t, rank) < n) {
-                        next = Some((t, rank));
+                if let Some((t, venue)) = t {
+                    if t <= limit && next.is_none_or(|n| (t, rank, venue) < n) {
+                        next = Some((t, rank, venue));
                     }
                 }
             }
-            let Some((t, rank)) = next else { return Ok(()) };
+            let Some((t, rank, venue)) = next else {
+                return Ok(());
+            };
             self.guard(t)?;
             match rank {
-                0 => self.venue.arrive(&self.book),
+                0 => self.venues[venue].arrive(&self.books[venue]),
                 1 => {
-                    let Some(r) = self.venue.pop_report() else {
+                    let Some(r) = self.venues[venue].pop_report() else {
                         continue;
                     };
                     let cause = match &r.input {
@@ -604,16 +742,21 @@ impl Sim<'_> {
             .map_err(|why| BacktestError::BadMarket { seq: e.seq, why })?;
         self.reading = e.seq;
         self.run_until(e.ts_ns)?;
-        self.book.apply_entry(e);
-        if let Some(v) = e.venue_ts_ns {
-            self.venue.on_feed(e.ts_ns.saturating_sub(v));
+        let owner = self.split.owner(e);
+        if let Owner::One(i) = owner {
+            self.books[i].apply_entry(e);
+            if let Some(v) = e.venue_ts_ns {
+                self.venues[i].on_feed(e.ts_ns.saturating_sub(v));
+            }
+            self.venues[i].on_market(e.ts_ns, input, &self.books[i]);
         }
-        self.venue.on_market(e.ts_ns, input, &self.book);
         // Reports the venue made from this entry reach us before the core reads the entry.
         self.run_until(e.ts_ns)?;
-        self.summary.on_entry(e, &self.book);
-        self.engine.on_event(e, &mut self.out);
-        self.timer = self.engine.poll_timeout();
+        if let Owner::One(i) = owner {
+            self.summaries[i].on_entry(e, &self.books[i]);
+        }
+        self.desk.on_event(e, &mut self.out);
+        self.timer = self.desk.poll_timeout();
         self.last_market = self.last_market.max(e.ts_ns);
         self.act(e.seq, e.ts_ns)
     }
@@ -622,11 +765,24 @@ impl Sim<'_> {
 pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestError> {
     let started = Instant::now();
     let from = args.from.map(|f| (f, args.from_until.unwrap_or(f)));
-    let wanted = match &args.market_keys {
-        Some(k) if !k.iter().any(|k| k == "market.symbol") => None,
-        _ => Some(args.cfg.market.symbol),
+    let mut args = args;
+    let (source, imported, per, merged_from) = if args.cfg.markets.is_empty() {
+        let wanted = match &args.market_keys {
+            Some(k) if !k.iter().any(|k| k == "market.symbol") => None,
+            _ => Some(args.cfg.market.symbol),
+        };
+        let (source, imported) = resolve_source(writer, &args.data, from, args.to, wanted)?;
+        args.cfg.market = market_of(
+            writer.journal(),
+            source,
+            &args.cfg,
+            args.market_keys.as_ref(),
+        )?;
+        (source, imported, vec![args.cfg.clone()], Vec::new())
+    } else {
+        let (source, imported, per, sources) = resolve_markets(writer, &mut args, from)?;
+        (source, imported, per, sources)
     };
-    let (source, imported) = resolve_source(writer, &args.data, from, args.to, wanted)?;
     let journal: Journal = writer.journal().clone();
     let range = match args.what_if {
         Some(w) => Some((w.from_seq, w.to_seq)),
@@ -638,8 +794,7 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
         )));
     };
     let first_ts = journal.get(from_seq)?.map(|e| e.ts_ns).unwrap_or(0);
-    let mut args = args;
-    args.cfg.market = market_of(&journal, source, &args)?;
+    let desk = Desk::of(&per, &args.cfg).map_err(|e| BacktestError::Market(e.to_string()))?;
     let predictor: Box<dyn Predictor> = match args.predictor {
         PredictorChoice::Rules => Box::new(Rules {
             signal_bps: args.cfg.predict.rules_signal_bps,
@@ -719,8 +874,17 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
     let mut sim = Sim {
         writer,
         session,
-        engine: Engine::new(&args.cfg),
-        venue: SimVenue::new(&args.cfg.venue, &args.cfg.market),
+        venues: per
+            .iter()
+            .map(|c| SimVenue::new(&c.venue, &c.market))
+            .collect(),
+        books: per.iter().map(|_| Book::new()).collect(),
+        summaries: per
+            .iter()
+            .map(|c| Summary::new(c.predict.horizon_s, Contract::of(&c.market)))
+            .collect(),
+        split: Split::new(desk.symbols().to_vec()),
+        desk,
         predictor,
         predictor_latency: args.cfg.backtest.predictor_latency_ms as i64 * NS_PER_MS,
         model_latency: args.cfg.backtest.model_latency,
@@ -728,8 +892,6 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
         answers_n: 0,
         placed: BTreeMap::new(),
         canceled: BTreeMap::new(),
-        summary: Summary::new(args.cfg.predict.horizon_s, Contract::of(&args.cfg.market)),
-        book: Book::new(),
         last_market: i64::MIN,
         out: Vec::with_capacity(32),
         seqs: Vec::with_capacity(32),
@@ -800,14 +962,21 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
         let _ = sim.writer.flush(false);
         return Err(err);
     }
-    sim.summary.finish();
+    for s in &mut sim.summaries {
+        s.finish();
+    }
     let mut note = format!("{} market entries from session {source}", n);
     if let Some(why) = &sim.stopped {
         note = format!("{note}; {why}");
     }
-    let engine = sim.engine.stats().clone();
+    let engine = sim.desk.stats();
     let (cost_usd, stopped) = (sim.cost_usd, sim.stopped.clone());
-    let summary = sim.summary;
+    let markets: Vec<(MarketConfig, Summary)> = per
+        .iter()
+        .map(|c| c.market.clone())
+        .zip(sim.summaries)
+        .collect();
+    let summary = markets[0].1.clone();
     writer.end_after(
         session,
         end_ts,
@@ -823,7 +992,9 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
         to_seq,
         imported,
         summary,
-        market: args.cfg.market.clone(),
+        market: markets[0].0.clone(),
+        markets,
+        merged_from,
         wall_s: started.elapsed().as_secs_f64(),
         latency,
         engine,

@@ -11,7 +11,7 @@ use super::backtest::{self, BacktestArgs, BacktestError, Data, Outcome, Predicto
 use super::cover;
 use flashmm_core::config::{Config, ConfigError};
 use flashmm_core::event::{Body, Entry, Mode, Output, Source};
-use flashmm_core::{Cause, Emitted, Engine};
+use flashmm_core::{Cause, Desk, Emitted};
 use flashmm_journal::stream::{market_reach, session_stream};
 
 /// The shipped recorded session (a backtest with the model played by the local fake), next to
@@ -139,7 +139,7 @@ pub fn verify(
         session: session.id,
         ..ReplayReport::default()
     };
-    let mut engine: Option<Engine> = None;
+    let mut engine: Option<Desk> = None;
     let mut pending: VecDeque<Emitted> = VecDeque::new();
     // Seqs of the outputs of the current batch, for `Cause::Emitted`.
     let mut batch: Vec<u64> = Vec::new();
@@ -189,7 +189,12 @@ pub fn verify(
                         session: session.id,
                         source,
                     })?;
-                engine = Some(Engine::new(&cfg));
+                engine = Some(Desk::new(&cfg).map_err(|e| {
+                    ReplayError::Choose(format!(
+                        "the recorded config of session {} does not load: {e}",
+                        session.id
+                    ))
+                })?);
             }
             Body::Input(_) => {
                 if let Some(left) = pending.front() {

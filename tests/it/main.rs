@@ -26,6 +26,7 @@ mod jsonl;
 mod live;
 mod live_process;
 mod live_venue;
+mod markets;
 mod model_backtest;
 mod mutate;
 mod postmortem;

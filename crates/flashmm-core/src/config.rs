@@ -48,6 +48,9 @@ pub struct Config {
     pub citrex: CitrexConfig,
     pub live: LiveConfig,
     pub funding: FundingConfig,
+    /// Several markets quoted together (`[[markets]]`): when any are listed, they are the
+    /// session's markets and `[market]` only supplies defaults for keys they leave out.
+    pub markets: Vec<crate::markets::MarketEntry>,
 }
 
 /// Funding of perpetuals when the data carries no rates (recorded rates take precedence).
@@ -179,6 +182,14 @@ pub struct RiskConfig {
     /// Live: once the venue's account has been read, a position moved by fills must be
     /// confirmed by a read within this long, or quoting stops (0 = off).
     pub position_unconfirmed_ms: u64,
+    /// Over every market of the session (0 = off): the worst-case notional of all positions and
+    /// open orders together, in the markets' quote currency (dollars for USD, USDT, USDC).
+    #[serde(with = "decimal")]
+    pub max_total_notional: Decimal,
+    /// Over every market (0 = off): all quoting stops for the rest of the session when the
+    /// markets together have lost this much since it began, in the same currency.
+    #[serde(with = "decimal")]
+    pub max_total_loss: Decimal,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -374,6 +385,8 @@ impl Default for RiskConfig {
             stale_feed_ms: 5000,
             chain_halt_ms: 3000,
             position_unconfirmed_ms: 30_000,
+            max_total_notional: Decimal::ZERO,
+            max_total_loss: Decimal::ZERO,
         }
     }
 }
@@ -789,6 +802,8 @@ impl Config {
             ));
         }
         posu("risk.stale_feed_ms", r.stale_feed_ms)?;
+        nonneg("risk.max_total_notional", r.max_total_notional)?;
+        nonneg("risk.max_total_loss", r.max_total_loss)?;
         posu("risk.chain_halt_ms", r.chain_halt_ms)?;
         let p = &self.predict;
         posu("predict.interval_ms", p.interval_ms)?;
@@ -921,6 +936,10 @@ impl Config {
             if v.abs() > dec!(1000) {
                 return Err(invalid(key, format!("{v} bps is not a plausible fee")));
             }
+        }
+        crate::markets::validate(self)?;
+        if !self.markets.is_empty() {
+            self.market_configs()?;
         }
         Ok(())
     }

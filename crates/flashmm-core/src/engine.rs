@@ -10,7 +10,7 @@
 use crate::book::{Applied, Book, BookState};
 use crate::config::Config;
 use crate::event::{
-    bounds, Body, CancelOrder, CancelWhy, Entry, Features, FeedState, Funding, Input, Level,
+    bounds, Body, Bound, CancelOrder, CancelWhy, Entry, Features, FeedState, Funding, Input, Level,
     OperatorCommand, Output, PlaceOrder, PredictionRequest, PredictionUsed, QuoteDecision,
     QuoteLevel, RiskAction, RiskKind, RulesSignal, Side,
 };
@@ -87,6 +87,9 @@ pub struct Engine {
     market_pending: bool,
     mint_base: u64,
     mint_k: u64,
+    /// The desk's limit over all markets, as what this market may still use of it (quote
+    /// currency): tighter than `risk.max_notional` when other markets hold notional.
+    notional_cap: Option<Decimal>,
     stats: EngineStats,
 }
 
@@ -113,6 +116,7 @@ impl Engine {
             market_pending: false,
             mint_base: 0,
             mint_k: 0,
+            notional_cap: None,
             stats: EngineStats::default(),
         }
     }
@@ -151,6 +155,56 @@ impl Engine {
     }
 
     pub fn on_event(&mut self, e: &Entry, out: &mut Vec<Emitted>) {
+        self.on_event_minting(e, out, 0);
+    }
+
+    /// `on_event` for one of several engines reading the same entry: ids are minted from slot
+    /// `first_id` of the entry's, and the next free slot is returned.
+    pub fn on_event_minting(&mut self, e: &Entry, out: &mut Vec<Emitted>, first_id: u64) -> u64 {
+        self.handle(e, out, first_id);
+        self.mint_k
+    }
+
+    /// What this market may still add of the desk's `risk.max_total_notional` (`None`: no such
+    /// limit).
+    pub fn set_notional_cap(&mut self, cap: Option<Decimal>) {
+        self.notional_cap = cap;
+    }
+
+    /// The notional (quote currency) of the position if every open order on the worse side
+    /// filled, at mid; zero before there is a mid.
+    pub fn worst_notional(&self) -> Decimal {
+        let Some(mid) = self.book.mid() else {
+            return Decimal::ZERO;
+        };
+        let q = self.position.qty();
+        let worst = [Side::Buy, Side::Sell]
+            .into_iter()
+            .map(|s| (s.sign() * q + self.orders.exposure(s)).max(Decimal::ZERO))
+            .max()
+            .unwrap_or(Decimal::ZERO);
+        self.position.contract().quote_notional(worst, mid)
+    }
+
+    /// Equity since the session began in quote currency, at mid (realised only before a mid).
+    pub fn equity_in_quote(&self) -> Decimal {
+        match self.book.mid() {
+            Some(mid) => self
+                .position
+                .contract()
+                .in_quote(self.position.equity(mid), mid),
+            None => Decimal::ZERO,
+        }
+    }
+
+    /// The desk's total-loss guard: stop quoting this market for the rest of the session and
+    /// cancel what rests, caused by the desk's action at `cause`.
+    pub fn stop_for_total_loss(&mut self, cause: Cause, out: &mut Vec<Emitted>) {
+        let _ = self.risk.engage_total_loss(String::new);
+        self.cancel_all(CancelWhy::Risk, cause, out);
+    }
+
+    fn handle(&mut self, e: &Entry, out: &mut Vec<Emitted>, first_id: u64) {
         let Body::Input(input) = &e.body else {
             return;
         };
@@ -164,7 +218,7 @@ impl Engine {
         }
         self.now = self.now.max(e.ts_ns);
         self.mint_base = e.seq;
-        self.mint_k = 0;
+        self.mint_k = first_id;
         let sym = self.cfg.market.symbol;
         // Funding falls due on the position held before this input changes it.
         self.charge_funding(out);
@@ -328,6 +382,7 @@ impl Engine {
                     position: qty,
                     mark,
                     amount,
+                    symbol: Some(self.cfg.market.symbol),
                 }),
             });
         }
@@ -378,7 +433,8 @@ impl Engine {
             actions.extend(self.risk.check_daily(now, day));
         }
         let mut cause = Cause::Input;
-        for a in actions {
+        for mut a in actions {
+            a.symbol = Some(self.cfg.market.symbol);
             dirty = true;
             cause = Cause::Emitted(out.len());
             out.push(Emitted {
@@ -542,6 +598,14 @@ impl Engine {
             return;
         };
         let mut bounds = ladder.bounds.clone();
+        let mut limits = self.cfg.risk.clone();
+        // The desk's cap binds where it is below this market's own limit.
+        let desk_bound = self
+            .notional_cap
+            .is_some_and(|cap| cap < limits.max_notional);
+        if let (true, Some(cap)) = (desk_bound, self.notional_cap) {
+            limits.max_notional = cap.max(Decimal::ZERO);
+        }
         let tolerance = mid * self.cfg.strategy.refresh_tolerance_bps / dec!(10000);
         let may_replace = now >= self.replace_at();
         let mut deferred = false;
@@ -556,7 +620,7 @@ impl Engine {
         {
             let mut exposure = self.orders.exposure(side);
             let (room_flat, _) = risk::room(
-                &self.cfg.risk,
+                &limits,
                 self.position.contract(),
                 side,
                 position,
@@ -578,7 +642,7 @@ impl Engine {
                 // The size risk allows here, not counting the order this level already has.
                 let own = working.as_ref().map_or(Decimal::ZERO, Order::remaining);
                 let (room, bound) = risk::room(
-                    &self.cfg.risk,
+                    &limits,
                     self.position.contract(),
                     side,
                     position,
@@ -588,6 +652,12 @@ impl Engine {
                     level,
                 );
                 let qty = quote::round_qty(t.qty.min(room), self.cfg.market.lot_size);
+                let bound = match bound {
+                    Bound::NotionalLimit { side, level } if desk_bound => {
+                        Bound::TotalNotionalLimit { side, level }
+                    }
+                    b => b,
+                };
                 if qty < t.qty {
                     bounds.push(bound.clone());
                 }
@@ -606,7 +676,7 @@ impl Engine {
                             cancels.push(o.cid);
                             // The canceled order may still fill until the venue confirms.
                             let (room, _) = risk::room(
-                                &self.cfg.risk,
+                                &limits,
                                 self.position.contract(),
                                 side,
                                 position,
@@ -645,10 +715,11 @@ impl Engine {
             }
         }
         self.replace_pending = deferred;
-        if let Some(a) = self
+        if let Some(mut a) = self
             .risk
             .set_sides_off(sides_off[0], sides_off[1], position)
         {
+            a.symbol = Some(self.cfg.market.symbol);
             out.push(Emitted {
                 cause: Cause::Input,
                 output: Output::RiskAction(a),
@@ -677,6 +748,7 @@ impl Engine {
                 bids,
                 asks,
                 bounds,
+                symbol: Some(self.cfg.market.symbol),
             })),
         });
         for cid in cancels {

@@ -6,11 +6,13 @@
 pub mod book;
 pub mod config;
 pub mod contract;
+mod desk;
 mod engine;
 pub mod event;
 pub mod features;
 pub mod funding;
 pub mod instrument;
+pub mod markets;
 pub mod orders;
 pub mod position;
 pub mod prediction;
@@ -19,6 +21,7 @@ pub mod risk;
 pub mod signal;
 pub mod sim;
 
+pub use desk::{Desk, DeskError};
 pub use engine::{blend, Cause, Emitted, Engine, EngineStats, MINT_PER_ENTRY};
 
 /// The version written into every session.

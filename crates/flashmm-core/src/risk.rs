@@ -45,7 +45,7 @@ pub fn room(
     }
 }
 
-const HALTS: [RiskKind; 7] = [
+const HALTS: [RiskKind; 8] = [
     RiskKind::KillSwitch,
     RiskKind::StaleFeed,
     RiskKind::DailyLoss,
@@ -53,6 +53,7 @@ const HALTS: [RiskKind; 7] = [
     RiskKind::OperatorHalt,
     RiskKind::ChainHalt,
     RiskKind::PositionUnconfirmed,
+    RiskKind::TotalLoss,
 ];
 
 fn slot(kind: RiskKind) -> usize {
@@ -65,13 +66,14 @@ fn slot(kind: RiskKind) -> usize {
         RiskKind::InventoryLimit => 5,
         RiskKind::ChainHalt => 6,
         RiskKind::PositionUnconfirmed => 7,
+        RiskKind::TotalLoss => 8,
     }
 }
 
 #[derive(Clone, Debug)]
 pub struct Risk {
     cfg: RiskConfig,
-    engaged: [bool; 8],
+    engaged: [bool; 9],
     kill_until: i64,
     day: Option<i64>,
     day_start_equity: Decimal,
@@ -83,7 +85,7 @@ impl Risk {
     pub fn new(cfg: &RiskConfig) -> Risk {
         Risk {
             cfg: cfg.clone(),
-            engaged: [false; 8],
+            engaged: [false; 9],
             kill_until: 0,
             day: None,
             day_start_equity: Decimal::ZERO,
@@ -115,7 +117,14 @@ impl Risk {
             kind,
             engaged,
             detail: detail(),
+            symbol: None,
         })
+    }
+
+    /// The desk's guard over every market (`risk.max_total_loss`): once engaged it holds for
+    /// the rest of the session.
+    pub fn engage_total_loss(&mut self, detail: impl FnOnce() -> String) -> Option<RiskAction> {
+        self.set(RiskKind::TotalLoss, true, detail)
     }
 
     /// A mid move over the kill window beyond `kill_sigma` standard deviations halts quoting.

@@ -5,7 +5,7 @@
 use crate::binance::{book_dp, venue_of};
 use crate::{Journal, JournalError};
 use flashmm_core::config::Config;
-use flashmm_core::event::{Body, Input, Mode};
+use flashmm_core::event::{Body, Entry, Input, Mode, Source, Symbol};
 use flashmm_core::instrument::{Instrument, Seen};
 
 /// How far into an old import the fallback looks for its symbol and first book.
@@ -13,6 +13,10 @@ const SCAN: usize = 5_000;
 
 pub fn of_session(journal: &Journal, id: u64) -> Result<Option<Instrument>, JournalError> {
     let info = journal.session(id)?;
+    if matches!(info.source, Some(Source::Merged { .. })) {
+        // Several markets: each source's import knows its own.
+        return Ok(None);
+    }
     let Some(first) = journal.get(info.first_seq)? else {
         return Ok(None);
     };
@@ -22,6 +26,7 @@ pub fn of_session(journal: &Journal, id: u64) -> Result<Option<Instrument>, Jour
     if info.mode != Mode::Import {
         return Ok(Config::from_toml_str(&start.config)
             .ok()
+            .filter(|c| c.markets.is_empty())
             .map(|c| Instrument::from_config(&c.market)));
     }
     if let Some(i) = Instrument::from_toml(&start.config) {
@@ -51,4 +56,36 @@ pub fn of_session(journal: &Journal, id: u64) -> Result<Option<Instrument>, Jour
             size_dp,
         })
     }))
+}
+
+/// Every market a session is about: its instrument's, or, for a merge of imports and a session
+/// that quoted several markets, each of theirs in order. Empty when none can be told.
+pub fn symbols(journal: &Journal, id: u64) -> Result<Vec<Symbol>, JournalError> {
+    if let Some(i) = of_session(journal, id)? {
+        return Ok(vec![i.market.symbol]);
+    }
+    let info = journal.session(id)?;
+    if let Some(Source::Merged { sessions }) = &info.source {
+        let mut out = Vec::new();
+        for s in sessions {
+            out.extend(of_session(journal, *s)?.map(|i| i.market.symbol));
+        }
+        return Ok(out);
+    }
+    let Some(Entry {
+        body: Body::SessionStart(start),
+        ..
+    }) = journal.get(info.first_seq)?
+    else {
+        return Ok(Vec::new());
+    };
+    Ok(Config::from_toml_str(&start.config)
+        .map(|c| {
+            if c.markets.is_empty() {
+                Vec::new()
+            } else {
+                c.symbols()
+            }
+        })
+        .unwrap_or_default())
 }

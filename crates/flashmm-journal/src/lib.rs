@@ -13,6 +13,7 @@ pub mod hyperliquid;
 mod import_session;
 pub mod instrument;
 pub mod jsonl;
+pub mod merge;
 pub mod stream;
 pub mod tardis;
 

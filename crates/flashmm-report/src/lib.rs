@@ -14,6 +14,7 @@ pub mod markout;
 pub mod postmortem;
 pub mod select;
 pub mod session;
+pub mod split;
 
 pub use error::ReportError;
 
@@ -32,12 +33,14 @@ const NS_PER_S: i64 = 1_000_000_000;
 /// Markout horizons reported by default, in seconds.
 pub const HORIZONS_S: [u64; 3] = [1, 5, 30];
 
+#[derive(Clone)]
 struct Pending {
     due: i64,
     side: Side,
     price: Decimal,
 }
 
+#[derive(Clone)]
 struct Markout {
     horizon_s: u64,
     pending: VecDeque<Pending>,
@@ -45,6 +48,7 @@ struct Markout {
     samples: u64,
 }
 
+#[derive(Clone)]
 struct PendingCall {
     due: i64,
     mid: Decimal,
@@ -53,6 +57,7 @@ struct PendingCall {
 
 /// Summary statistics of one session. Feed it every entry in the order the core saw it, with
 /// the market book as it stands after that entry (`SessionReport` keeps that book for you).
+#[derive(Clone)]
 pub struct Summary {
     /// Mid after the previous market entry: the price that held until the current one.
     mid: Option<Decimal>,

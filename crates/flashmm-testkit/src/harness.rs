@@ -154,6 +154,16 @@ pub fn every_body() -> Vec<Body> {
                 bytes: 9,
             }),
         })),
+        Body::SessionStart(Box::new(SessionStart {
+            mode: Mode::Import,
+            version: "0.1.0".into(),
+            config: String::new(),
+            label: "merge of sessions 1 and 4".into(),
+            parent: None,
+            source: Some(Source::Merged {
+                sessions: vec![1, 4],
+            }),
+        })),
         Body::Input(Input::BookSnapshot(BookSnapshot {
             symbol: sym,
             update_id: u64::MAX,
@@ -324,7 +334,12 @@ pub fn every_body() -> Vec<Body> {
                     side: Side::Sell,
                     level: 2,
                 },
+                Bound::TotalNotionalLimit {
+                    side: Side::Buy,
+                    level: 1,
+                },
             ],
+            symbol: Some(sym),
         }))),
         Body::Output(Output::PlaceOrder(PlaceOrder {
             cid: 70,
@@ -343,6 +358,13 @@ pub fn every_body() -> Vec<Body> {
             kind: RiskKind::KillSwitch,
             engaged: true,
             detail: "5 sigma".into(),
+            symbol: Some(sym),
+        })),
+        Body::Output(Output::RiskAction(RiskAction {
+            kind: RiskKind::TotalLoss,
+            engaged: true,
+            detail: "the markets together lost 60".into(),
+            symbol: None,
         })),
         Body::Output(Output::PredictorStatus(PredictorStatus {
             gate: PredictorGate::OverBudgetHour,
@@ -370,6 +392,7 @@ pub fn every_body() -> Vec<Body> {
             position: dec!(-12),
             mark: dec!(61686.12),
             amount: dec!(0.0000019453),
+            symbol: Some(sym),
         })),
         Body::Wire(Box::new(WireRecord {
             action: WireAction::Place,

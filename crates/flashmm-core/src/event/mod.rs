@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped on any change to the encoding of `Entry`; a journal written under another version is
 /// refused rather than misread.
-pub const FORMAT_VERSION: u8 = 2;
+pub const FORMAT_VERSION: u8 = 3;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
@@ -143,6 +143,9 @@ pub enum Source {
         from_seq: u64,
         to_seq: u64,
     },
+    /// The market entries of several sessions (imports of different markets), copied and
+    /// merged by time so that one session can quote them together.
+    Merged { sessions: Vec<u64> },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -617,6 +620,10 @@ pub struct Funding {
     /// In the settlement currency; positive is received.
     #[serde(with = "decimal")]
     pub amount: Decimal,
+    /// The market it was charged in (format 3; `None` in an export from format 2, whose
+    /// sessions had one market).
+    #[serde(default)]
+    pub symbol: Option<Symbol>,
 }
 
 impl Output {
@@ -747,6 +754,9 @@ pub enum Bound {
     NotionalLimit { side: Side, level: u8 },
     /// Size fell below the venue minimum after rounding.
     MinQty { side: Side, level: u8 },
+    /// Size was cut (or the level dropped) by `risk.max_total_notional`, the limit over every
+    /// market of the session.
+    TotalNotionalLimit { side: Side, level: u8 },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -775,6 +785,10 @@ pub struct QuoteDecision {
     pub bids: Vec<QuoteLevel>,
     pub asks: Vec<QuoteLevel>,
     pub bounds: Vec<Bound>,
+    /// The market quoted (format 3; `None` in an export from format 2, whose sessions had one
+    /// market).
+    #[serde(default)]
+    pub symbol: Option<Symbol>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -821,6 +835,9 @@ pub enum RiskKind {
     /// Fills moved the position and no read of the venue's account has confirmed it for
     /// `risk.position_unconfirmed_ms`.
     PositionUnconfirmed,
+    /// The markets together lost `risk.max_total_loss` since the session began: every market
+    /// stops quoting for the rest of the session.
+    TotalLoss,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -829,4 +846,8 @@ pub struct RiskAction {
     /// True when the guard engages, false when it releases.
     pub engaged: bool,
     pub detail: String,
+    /// The market whose guard it is; `None` for a guard over every market (`TotalLoss`), and
+    /// in an export from format 2.
+    #[serde(default)]
+    pub symbol: Option<Symbol>,
 }

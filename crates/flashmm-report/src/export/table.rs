@@ -470,6 +470,9 @@ fn bound(b: &Bound) -> String {
         Bound::PositionLimit { side, level } => side_level("position_limit", side, level),
         Bound::NotionalLimit { side, level } => side_level("notional_limit", side, level),
         Bound::MinQty { side, level } => side_level("min_qty", side, level),
+        Bound::TotalNotionalLimit { side, level } => {
+            side_level("total_notional_limit", side, level)
+        }
     }
 }
 

@@ -83,6 +83,7 @@ pub fn gather(
     fills: &BTreeMap<u64, usize>,
     pre_ns: i64,
     post_ns: i64,
+    market: (&[flashmm_core::event::Symbol], usize),
 ) -> Result<Vec<Context>, ReportError> {
     let mut out = vec![Context::default(); fills.len()];
     if fills.is_empty() {
@@ -94,7 +95,11 @@ pub fn gather(
     let mut mids: VecDeque<(i64, Decimal)> = VecDeque::new();
     let mut trades: VecDeque<TradeNear> = VecDeque::new();
     let mut open: Vec<Open> = Vec::new();
-    for e in session_stream(journal, session)? {
+    for e in crate::split::of_market(
+        session_stream(journal, session)?,
+        market.0.to_vec(),
+        market.1,
+    ) {
         let e: Entry = e?;
         if e.body.is_market() {
             book.apply_entry(&e);

@@ -183,6 +183,14 @@ pub fn hints(i: &Inputs) -> Vec<String> {
                     px(i.cfg.risk.max_notional)
                 )
             }
+            Bound::TotalNotionalLimit { side: bs, level }
+                if *bs == side && *level == order.level =>
+            {
+                format!(
+                    "this level's size was cut by risk.max_total_notional = {}: the other markets of the session held the rest",
+                    px(i.cfg.risk.max_total_notional)
+                )
+            }
             Bound::MinQty { side: bs, level } if *bs == side && *level == order.level => format!(
                 "this level's size fell below market.min_qty = {}",
                 px(i.cfg.market.min_qty)

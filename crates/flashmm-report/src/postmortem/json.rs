@@ -184,6 +184,7 @@ impl Postmortem {
             "ts": when::format(f.ts_ns),
             "ts_ns": f.ts_ns,
             "rank": f.rank,
+            "symbol": f.symbol.to_string(),
             "cid": f.fill.cid,
             "side": f.fill.side.as_str(),
             "price": d(f.fill.price),

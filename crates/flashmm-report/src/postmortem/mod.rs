@@ -51,6 +51,8 @@ pub struct Options {
 pub struct FillStudy {
     pub seq: u64,
     pub ts_ns: i64,
+    /// The market the fill was in.
+    pub symbol: flashmm_core::event::Symbol,
     pub fill: Fill,
     /// 1 for the worst fill under `Select::Worst`.
     pub rank: Option<usize>,
@@ -112,6 +114,7 @@ fn score(
     horizons: &[Horizon],
     select: Select,
     rank_idx: usize,
+    market: (&[flashmm_core::event::Symbol], usize),
 ) -> Result<Kept, ReportError> {
     let mut book = Book::new();
     let mut markouts = Markouts::new(horizons);
@@ -152,7 +155,11 @@ fn score(
             }
         }
     };
-    for e in session_stream(journal, session)? {
+    for e in crate::split::of_market(
+        session_stream(journal, session)?,
+        market.0.to_vec(),
+        market.1,
+    ) {
         let e: Entry = e?;
         book.apply_entry(&e);
         markouts.on_entry(&e, &book);
@@ -184,6 +191,24 @@ fn score(
         fills_in_session: n,
         unscored_at_rank: unscored,
     })
+}
+
+/// The fills of every market in one order: the worst first under `Worst(n)` (keeping n), else
+/// in journal order.
+fn rank_across_markets(fills: &mut Vec<FillStudy>, select: Select, rank_idx: usize) {
+    match select {
+        Select::Worst(keep) => {
+            fills.sort_by_key(|f| {
+                let m = f.marks.get(rank_idx).and_then(|m| m.bps());
+                (m.is_none(), m.unwrap_or_default(), f.seq)
+            });
+            fills.truncate(keep);
+            for (r, f) in fills.iter_mut().enumerate() {
+                f.rank = Some(r + 1);
+            }
+        }
+        Select::All | Select::Fill(_) => fills.sort_by_key(|f| f.seq),
+    }
 }
 
 pub fn run(journal: &Journal, opts: &Options) -> Result<Postmortem, ReportError> {
@@ -222,48 +247,61 @@ pub fn run(journal: &Journal, opts: &Options) -> Result<Postmortem, ReportError>
     };
     let picked = select::pick(journal, session)?;
     let id = picked.info.id;
-    let Kept {
-        chosen,
-        fills_in_session,
-        unscored_at_rank,
-    } = score(journal, id, &horizons, opts.select, rank_idx)?;
-    let wanted: BTreeMap<u64, usize> = chosen
-        .iter()
-        .enumerate()
-        .map(|(k, (s, _))| (s.marks.seq, k))
-        .collect();
     let longest = horizons.last().map_or(30_000_000_000, |h| h.ns);
     let pre = (longest / 3).max(5_000_000_000);
     let post = longest + longest / 10 + 1_000_000_000;
-    let contexts = context::gather(journal, id, &wanted, pre, post)?;
+    // A session of several markets is read once per market, each with its own book; the
+    // fills of all are then ranked together.
+    let symbols = picked.cfg.symbols();
+    let per = picked
+        .cfg
+        .market_configs()
+        .unwrap_or_else(|_| vec![picked.cfg.clone()]);
     let mut cache = chain::Cache::default();
-    let mut fills = Vec::with_capacity(chosen.len());
-    for (k, (s, rank)) in chosen.into_iter().enumerate() {
-        let entry = journal
-            .get(s.marks.seq)?
-            .ok_or(ReportError::NoEntry(s.marks.seq))?;
-        let chain = chain::walk(journal, &mut cache, &entry)?;
-        let context = contexts.get(k).cloned().unwrap_or_default();
-        let hints = hints::hints(&hints::Inputs {
-            fill: &s.fill,
-            fill_ts: s.marks.ts_ns,
-            chain: &chain,
-            context: &context,
-            marks: &s.marks.marks,
-            horizons: &horizons,
-            cfg: &picked.cfg,
-        });
-        fills.push(FillStudy {
-            seq: s.marks.seq,
-            ts_ns: s.marks.ts_ns,
-            fill: s.fill,
-            rank,
-            position_after: s.position_after,
-            marks: s.marks.marks,
-            chain,
-            context,
-            hints,
-        });
+    let mut fills = Vec::new();
+    let (mut fills_in_session, mut unscored_at_rank) = (0, 0);
+    for (i, cfg) in per.iter().enumerate() {
+        let kept = score(journal, id, &horizons, opts.select, rank_idx, (&symbols, i))?;
+        fills_in_session += kept.fills_in_session;
+        unscored_at_rank += kept.unscored_at_rank;
+        let wanted: BTreeMap<u64, usize> = kept
+            .chosen
+            .iter()
+            .enumerate()
+            .map(|(k, (s, _))| (s.marks.seq, k))
+            .collect();
+        let contexts = context::gather(journal, id, &wanted, pre, post, (&symbols, i))?;
+        for (k, (s, rank)) in kept.chosen.into_iter().enumerate() {
+            let entry = journal
+                .get(s.marks.seq)?
+                .ok_or(ReportError::NoEntry(s.marks.seq))?;
+            let chain = chain::walk(journal, &mut cache, &entry)?;
+            let context = contexts.get(k).cloned().unwrap_or_default();
+            let hints = hints::hints(&hints::Inputs {
+                fill: &s.fill,
+                fill_ts: s.marks.ts_ns,
+                chain: &chain,
+                context: &context,
+                marks: &s.marks.marks,
+                horizons: &horizons,
+                cfg,
+            });
+            fills.push(FillStudy {
+                seq: s.marks.seq,
+                ts_ns: s.marks.ts_ns,
+                symbol: cfg.market.symbol,
+                fill: s.fill,
+                rank,
+                position_after: s.position_after,
+                marks: s.marks.marks,
+                chain,
+                context,
+                hints,
+            });
+        }
+    }
+    if per.len() > 1 {
+        rank_across_markets(&mut fills, opts.select, rank_idx);
     }
     Ok(Postmortem {
         picked,

@@ -129,10 +129,15 @@ impl Postmortem {
         let fl = &f.fill;
         let _ = writeln!(
             s,
-            "fill {}{}  {}  {} {} @ {} ({}, fee {}, cid {}), position after {}",
+            "fill {}{}  {}  {}{} {} @ {} ({}, fee {}, cid {}), position after {}",
             f.seq,
             f.rank.map(|r| format!(" (rank {r})")).unwrap_or_default(),
             when::format(f.ts_ns),
+            if self.picked.cfg.markets.len() > 1 {
+                format!("{} ", f.symbol)
+            } else {
+                String::new()
+            },
             fl.side.as_str(),
             n(fl.qty),
             n(fl.price),

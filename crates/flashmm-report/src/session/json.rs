@@ -108,6 +108,14 @@ impl SessionView {
             })).collect::<Vec<_>>(),
             "risk_actions": self.risk.iter().map(|r| json!({
                 "seq": r.seq, "ts": when::format(r.ts_ns), "kind": r.kind, "engaged": r.engaged, "detail": r.detail,
+                "symbol": r.symbol.map(|y| y.to_string()),
+            })).collect::<Vec<_>>(),
+            "markets": self.markets.iter().map(|(m, s)| json!({
+                "symbol": m.symbol.to_string(),
+                "venue": m.venue,
+                "kind": m.kind.as_str(),
+                "settle_currency": m.settle_currency,
+                "summary": s.to_json(),
             })).collect::<Vec<_>>(),
         })
     }

@@ -47,6 +47,8 @@ pub struct RiskMark {
     pub kind: RiskKind,
     pub engaged: bool,
     pub detail: String,
+    /// The market whose guard it is; `None` for one over every market.
+    pub symbol: Option<flashmm_core::event::Symbol>,
 }
 
 pub struct GateMark {
@@ -79,7 +81,11 @@ pub struct SessionView {
     pub answers: Vec<Answer>,
     pub usage: TokenUsage,
     pub gates: Vec<GateMark>,
+    /// Every market's guards (with several markets, each names its market).
     pub risk: Vec<RiskMark>,
+    /// With several markets (`[[markets]]`): each market's own summary, in config order. The
+    /// rest of the view (charts, fills, markouts) is the first market's.
+    pub markets: Vec<(flashmm_core::config::MarketConfig, Summary)>,
 }
 
 fn f(x: Decimal) -> f64 {
@@ -190,17 +196,23 @@ impl SessionView {
 pub fn read(journal: &Journal, session: Option<u64>) -> Result<SessionView, ReportError> {
     let picked = select::pick(journal, session)?;
     let horizons = horizon::defaults();
-    let mut report = SessionReport::new(
-        picked.cfg.predict.horizon_s,
-        Contract::of(&picked.cfg.market),
-    );
+    let per = picked.cfg.market_configs().unwrap_or_default();
+    let several = per.len() > 1;
+    let first_market = per
+        .first()
+        .map_or(picked.cfg.market.clone(), |c| c.market.clone());
+    let mut split = crate::split::Split::new(picked.cfg.symbols());
+    let mut each: Vec<SessionReport> = per
+        .iter()
+        .filter(|_| several)
+        .map(|c| SessionReport::new(c.predict.horizon_s, Contract::of(&c.market)))
+        .collect();
+    let mut report = SessionReport::new(picked.cfg.predict.horizon_s, Contract::of(&first_market));
     let mut markouts = Markouts::new(&horizons);
     let mut orders = Orders::default();
     let mut v = SessionView {
-        summary: Summary::new(
-            picked.cfg.predict.horizon_s,
-            Contract::of(&picked.cfg.market),
-        ),
+        summary: Summary::new(picked.cfg.predict.horizon_s, Contract::of(&first_market)),
+        markets: Vec::new(),
         first_ts: i64::MAX,
         last_ts: i64::MIN,
         horizons: horizons.clone(),
@@ -225,6 +237,33 @@ pub fn read(journal: &Journal, session: Option<u64>) -> Result<SessionView, Repo
         let e = e?;
         v.first_ts = v.first_ts.min(e.ts_ns);
         v.last_ts = v.last_ts.max(e.ts_ns);
+        let owner = split.owner(&e);
+        match owner {
+            crate::split::Owner::One(i) => {
+                if let Some(r) = each.get_mut(i) {
+                    r.on_entry(&e);
+                }
+            }
+            crate::split::Owner::All => each.iter_mut().for_each(|r| r.on_entry(&e)),
+            crate::split::Owner::Nobody => {}
+        }
+        if !matches!(
+            owner,
+            crate::split::Owner::One(0) | crate::split::Owner::All
+        ) {
+            // Another market's: only its guards are listed here; its numbers are its own.
+            if let Body::Output(Output::RiskAction(r)) = &e.body {
+                v.risk.push(RiskMark {
+                    seq: e.seq,
+                    ts_ns: e.ts_ns,
+                    kind: r.kind,
+                    engaged: r.engaged,
+                    detail: r.detail.clone(),
+                    symbol: r.symbol,
+                });
+            }
+            continue;
+        }
         report.on_entry(&e);
         markouts.on_entry(&e, report.book());
         if orders.on_entry(&e) {
@@ -305,6 +344,7 @@ pub fn read(journal: &Journal, session: Option<u64>) -> Result<SessionView, Repo
                     kind: r.kind,
                     engaged: r.engaged,
                     detail: r.detail.clone(),
+                    symbol: r.symbol,
                 })
             }
             Body::Output(Output::PredictorStatus(p)) => v.gates.push(GateMark {
@@ -330,6 +370,14 @@ pub fn read(journal: &Journal, session: Option<u64>) -> Result<SessionView, Repo
         }
     }
     v.summary = report.summary;
+    v.markets = per
+        .into_iter()
+        .zip(each)
+        .map(|(c, mut r)| {
+            r.summary.finish();
+            (c.market, r.summary)
+        })
+        .collect();
     v.marks = markouts.finish();
     Ok(v)
 }

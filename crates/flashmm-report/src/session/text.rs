@@ -35,6 +35,15 @@ impl SessionView {
         } else if let Some(m) = p.market_read() {
             let _ = writeln!(s, "  data            {m}");
         }
+        if let [(first, _), rest @ ..] = self.markets.as_slice() {
+            let _ = writeln!(
+                s,
+                "  markets         {} quoted together; the lines below are {}'s, then each market's",
+                self.markets.len(),
+                first.symbol
+            );
+            let _ = rest;
+        }
         let _ = writeln!(s, "  market events   {}", g("events"));
         let _ = writeln!(
             s,
@@ -111,11 +120,35 @@ impl SessionView {
             g("prediction_hit_rate"),
             g("prediction_calls_scored")
         );
-        let _ = writeln!(s, "  risk actions    {}", self.risk.len());
-        for r in &self.risk {
+        for (m, sum) in &self.markets {
+            let j = sum.to_json();
+            let q = |k: &str| val(&j[k]);
             let _ = writeln!(
                 s,
-                "    {}  seq {:>7}  {:<15} {:<9} {}",
+                "  {:<15} {} events, {} decisions, {} fills, volume {}, PnL {} {}{}, final position {}, quoted spread {} bps, markout 5s {} bps",
+                m.symbol.to_string(),
+                q("events"),
+                q("quotes"),
+                q("fills"),
+                q("volume"),
+                val(&j["pnl"]["total"]),
+                m.settle_currency,
+                funding_term(&j),
+                q("final_position"),
+                q("avg_quoted_spread_bps"),
+                val(&j["markout_bps"]["5s"])
+            );
+        }
+        let _ = writeln!(s, "  risk actions    {}", self.risk.len());
+        for r in &self.risk {
+            let market = match (self.markets.is_empty(), r.symbol) {
+                (true, _) => String::new(),
+                (false, Some(y)) => format!("{y} "),
+                (false, None) => "all markets ".into(),
+            };
+            let _ = writeln!(
+                s,
+                "    {}  seq {:>7}  {market}{:<15} {:<9} {}",
                 when::format(r.ts_ns),
                 r.seq,
                 serde_json::to_value(r.kind)
