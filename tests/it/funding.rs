@@ -251,4 +251,19 @@ fn a_recorded_funding_rate_imports_and_shows_in_the_backtest_and_the_report() {
         text.contains("+ funding") && text.contains("1 funding times"),
         "{text}"
     );
+    // The post-mortem lists the charge: the PnL term no fill explains.
+    let o = run(&["postmortem", "--session", "2", "--worst", "1", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let pm: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let charges = pm["funding"]["charges"].as_array().unwrap();
+    assert_eq!(charges.len(), 1, "{pm}");
+    assert_eq!(charges[0]["symbol"], "BTCUSDT");
+    assert_eq!(charges[0]["rate"], "0.0001");
+    let amount: rust_decimal::Decimal = charges[0]["amount"].as_str().unwrap().parse().unwrap();
+    // Exact here; the backtest's report rounds money to its decimals.
+    assert_eq!(amount.round_dp(funding.scale()), funding);
+    assert_eq!(pm["funding"]["total"], charges[0]["amount"]);
+    let o = run(&["postmortem", "--session", "2", "--worst", "1"]);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(text.contains("funding         1 charges"), "{text}");
 }

@@ -78,6 +78,19 @@ impl Postmortem {
             "fills_in_session": self.fills_in_session,
             "no_data_at_rank_by": self.unscored_at_rank,
             "fills": self.fills.iter().map(|f| self.fill_json(f)).collect::<Vec<_>>(),
+            "funding": {
+                "total": d(self.funding.iter().map(|c| c.funding.amount).sum::<Decimal>()),
+                "charges": self.funding.iter().map(|c| json!({
+                    "seq": c.seq,
+                    "ts": when::format(c.ts_ns),
+                    "due": when::format(c.funding.due_ns),
+                    "symbol": c.symbol.to_string(),
+                    "rate": d(c.funding.rate),
+                    "position": d(c.funding.position),
+                    "mark": d(c.funding.mark),
+                    "amount": d(c.funding.amount),
+                })).collect::<Vec<_>>(),
+            },
         })
     }
 

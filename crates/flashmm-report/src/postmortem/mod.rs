@@ -74,6 +74,8 @@ pub struct Postmortem {
     pub fills_in_session: usize,
     pub unscored_at_rank: usize,
     pub fills: Vec<FillStudy>,
+    /// Every funding charge of the session, in journal order.
+    pub funding: Vec<Charge>,
 }
 
 struct Scored {
@@ -88,6 +90,15 @@ struct Kept {
     chosen: Vec<(Scored, Option<usize>)>,
     fills_in_session: usize,
     unscored_at_rank: usize,
+    funding: Vec<Charge>,
+}
+
+/// A funding charge of the session: the PnL term no fill explains.
+pub struct Charge {
+    pub seq: u64,
+    pub ts_ns: i64,
+    pub symbol: flashmm_core::event::Symbol,
+    pub funding: flashmm_core::event::Funding,
 }
 
 impl Postmortem {
@@ -125,6 +136,7 @@ fn score(
     // Scored fills first, lowest markout first; fills with no data at the ranking horizon
     // cannot be judged and come last; ties go to the earlier fill.
     let mut worst: BTreeMap<(bool, Decimal, u64), Scored> = BTreeMap::new();
+    let mut funding = Vec::new();
     let (mut n, mut unscored) = (0usize, 0usize);
     let mut judge = |marks: FillMarks, fills: &mut VecDeque<(Fill, Decimal)>| {
         let Some((fill, position_after)) = fills.pop_front() else {
@@ -169,6 +181,12 @@ fn score(
                 fills.push_back((f.clone(), position.qty()));
             }
             Body::Input(Input::PositionSync(p)) => position.adopt(p.qty, p.avg_price),
+            Body::Output(flashmm_core::event::Output::Funding(f)) => funding.push(Charge {
+                seq: e.seq,
+                ts_ns: e.ts_ns,
+                symbol: f.symbol.unwrap_or(market.0[market.1]),
+                funding: f.clone(),
+            }),
             _ => {}
         }
         if e.body.is_market() {
@@ -190,6 +208,7 @@ fn score(
         chosen,
         fills_in_session: n,
         unscored_at_rank: unscored,
+        funding,
     })
 }
 
@@ -260,10 +279,12 @@ pub fn run(journal: &Journal, opts: &Options) -> Result<Postmortem, ReportError>
     let mut cache = chain::Cache::default();
     let mut fills = Vec::new();
     let (mut fills_in_session, mut unscored_at_rank) = (0, 0);
+    let mut funding = Vec::new();
     for (i, cfg) in per.iter().enumerate() {
         let kept = score(journal, id, &horizons, opts.select, rank_idx, (&symbols, i))?;
         fills_in_session += kept.fills_in_session;
         unscored_at_rank += kept.unscored_at_rank;
+        funding.extend(kept.funding);
         let wanted: BTreeMap<u64, usize> = kept
             .chosen
             .iter()
@@ -303,6 +324,7 @@ pub fn run(journal: &Journal, opts: &Options) -> Result<Postmortem, ReportError>
     if per.len() > 1 {
         rank_across_markets(&mut fills, opts.select, rank_idx);
     }
+    funding.sort_by_key(|c| c.seq);
     Ok(Postmortem {
         picked,
         horizons,
@@ -311,5 +333,6 @@ pub fn run(journal: &Journal, opts: &Options) -> Result<Postmortem, ReportError>
         fills_in_session,
         unscored_at_rank,
         fills,
+        funding,
     })
 }

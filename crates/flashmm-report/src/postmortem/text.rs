@@ -88,6 +88,7 @@ impl Postmortem {
             self.rank_by.label(),
             self.no_data_why()
         );
+        self.funding_text(&mut s);
         if self.fills.is_empty() {
             let _ = writeln!(s, "  no fills in this session");
             return s;
@@ -123,6 +124,34 @@ impl Postmortem {
             self.fill_text(&mut s, f, one);
         }
         s
+    }
+
+    /// The funding the session paid or received: a PnL term no fill explains.
+    fn funding_text(&self, s: &mut String) {
+        if self.funding.is_empty() {
+            return;
+        }
+        let total: Decimal = self.funding.iter().map(|c| c.funding.amount).sum();
+        let _ = writeln!(
+            s,
+            "  funding         {} charges, {} in all (positive: received)",
+            self.funding.len(),
+            n(total)
+        );
+        for c in &self.funding {
+            let f = &c.funding;
+            let _ = writeln!(
+                s,
+                "    {}  seq {:>7}  {}  rate {} on position {} at mark {}: {}",
+                when::format(f.due_ns),
+                c.seq,
+                c.symbol,
+                n(f.rate),
+                n(f.position),
+                n(f.mark),
+                n(f.amount)
+            );
+        }
     }
 
     fn fill_text(&self, s: &mut String, f: &FillStudy, show_prompt: bool) {
