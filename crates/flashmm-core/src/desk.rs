@@ -154,7 +154,8 @@ impl Desk {
     }
 
     fn give(&mut self, i: usize, e: &Entry, out: &mut Vec<Emitted>, first_id: u64) -> u64 {
-        if !self.max_total_notional.is_zero() && self.engines.len() > 1 {
+        // With one market the limit over all markets still binds it (the others hold nothing).
+        if !self.max_total_notional.is_zero() {
             let others: Decimal = self
                 .engines
                 .iter()
@@ -166,6 +167,7 @@ impl Desk {
         }
         let at = out.len();
         let next = self.engines[i].on_event_minting(e, out, first_id);
+        // One market routes everything to its engine and needs no owners.
         if self.engines.len() > 1 {
             for em in &out[at..] {
                 match &em.output {

@@ -243,6 +243,7 @@ fn losing_the_total_across_markets_stops_every_market() {
     });
     let action = action.expect("one action over every market");
     assert!(d.engines().iter().all(|e| e.guard(RiskKind::TotalLoss)));
+    assert!(d.guard(RiskKind::TotalLoss));
     // Both markets' resting orders are canceled, caused by that action.
     let cancels: Vec<&Emitted> = out
         .iter()
@@ -267,6 +268,13 @@ fn markets_quoted_in_coins_and_dollars_cannot_share_a_total_limit() {
         e.contains("risk.max_total_loss") && e.contains("ETHBTC in BTC"),
         "{e}"
     );
+    let markets = "[[markets]]\nsymbol = \"BTCUSDT\"\n[[markets]]\nsymbol = \"ETHBTC\"\nquote_currency = \"BTC\"\nsettle_currency = \"BTC\"\n";
+    // Without limits over all markets, markets of any currencies quote together.
+    let free = Config::from_toml_str(markets).expect("config");
+    assert!(Desk::new(&free).is_ok());
+    let notional = format!("[risk]\nmax_total_notional = \"10\"\n{markets}");
+    let notional = Config::from_toml_str(&notional).expect("config");
+    assert!(Desk::new(&notional).is_err());
 }
 
 #[test]
@@ -291,4 +299,199 @@ fn one_market_is_its_engine_exactly() {
     assert_eq!(a, b);
     assert_eq!(d.stats(), e.stats().clone());
     assert_eq!(d.poll_timeout(), e.poll_timeout());
+}
+
+fn both_books(d: &mut Desk, out: &mut Vec<Emitted>) {
+    d.on_event(
+        &entry(1, T0, snapshot("BTCUSDT", dec!(60000), dec!(60010))),
+        out,
+    );
+    d.on_event(
+        &entry(2, T0 + 1, snapshot("ETHUSDT", dec!(2600), dec!(2601))),
+        out,
+    );
+}
+
+#[test]
+fn reports_answers_and_position_reads_reach_only_their_market() {
+    use crate::event::{OrderAck, OrderCanceled, OrderReject, PositionSync};
+    let mut d = Desk::new(&cfg("")).expect("desk");
+    assert_eq!(
+        d.symbols()
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>(),
+        ["BTCUSDT", "ETHUSDT"]
+    );
+    let mut out = Vec::new();
+    both_books(&mut d, &mut out);
+    assert_eq!(d.stats().market_events, 2);
+    assert_eq!(d.stats().inputs, 2);
+    let eth: Vec<_> = places(&out)
+        .into_iter()
+        .filter(|p| p.0 == "ETHUSDT")
+        .collect();
+    let btc: Vec<_> = places(&out)
+        .into_iter()
+        .filter(|p| p.0 == "BTCUSDT")
+        .collect();
+    let (eth_bid, eth_ask, btc_bid) = (eth[0].1, eth[1].1, btc[0].1);
+    let mut seq = 3;
+    let mut feed = |d: &mut Desk, input: Input| {
+        seq += 1;
+        let mut out = Vec::new();
+        d.on_event(&entry(seq, T0 + seq as i64, input), &mut out);
+        out
+    };
+    feed(
+        &mut d,
+        Input::OrderAck(OrderAck {
+            cid: eth_bid,
+            venue_order_id: "1".into(),
+        }),
+    );
+    assert!(d.engines()[1]
+        .orders()
+        .get(eth_bid)
+        .is_some_and(|o| o.state == crate::orders::OrderState::Open));
+    assert_eq!(d.stats().unknown_reports, 0, "the ack reached ETH alone");
+    feed(
+        &mut d,
+        Input::OrderReject(OrderReject {
+            cid: eth_ask,
+            reason: "no".into(),
+        }),
+    );
+    assert!(
+        d.engines()[1].orders().get(eth_ask).is_none(),
+        "the reject reached ETH"
+    );
+    feed(
+        &mut d,
+        Input::OrderCanceled(OrderCanceled {
+            cid: btc_bid,
+            canceled_qty: dec!(0.01),
+            reason: "x".into(),
+        }),
+    );
+    assert!(
+        d.engines()[0].orders().get(btc_bid).is_none(),
+        "the cancel reached BTC"
+    );
+    assert!(d.engines()[1].orders().get(eth_bid).is_some());
+    // Each is forgotten at its last report: a later report of it reaches nobody.
+    let before = d.stats().unknown_reports;
+    feed(
+        &mut d,
+        Input::OrderReject(OrderReject {
+            cid: eth_ask,
+            reason: "again".into(),
+        }),
+    );
+    feed(
+        &mut d,
+        Input::OrderCanceled(OrderCanceled {
+            cid: btc_bid,
+            canceled_qty: dec!(0),
+            reason: "again".into(),
+        }),
+    );
+    assert_eq!(d.stats().unknown_reports, before + 2);
+    // A partial fill keeps the order routable; the rest of it still reaches ETH.
+    let part = |leaves| {
+        Input::Fill(Fill {
+            cid: eth_bid,
+            side: Side::Buy,
+            price: dec!(2600),
+            qty: dec!(0.05),
+            liquidity: Liquidity::Maker,
+            fee: Decimal::ZERO,
+            leaves_qty: leaves,
+        })
+    };
+    feed(&mut d, part(dec!(0.05)));
+    feed(&mut d, part(Decimal::ZERO));
+    assert_eq!(d.engines()[1].position().qty(), dec!(0.1));
+    // The venue's position of one market is adopted by that market only.
+    feed(
+        &mut d,
+        Input::PositionSync(PositionSync {
+            symbol: Symbol::new("ETHUSDT").expect("symbol"),
+            qty: dec!(0.3),
+            avg_price: dec!(2600),
+            note: String::new(),
+        }),
+    );
+    assert_eq!(d.engines()[1].position().qty(), dec!(0.3));
+    assert_eq!(d.engines()[0].position().qty(), Decimal::ZERO);
+}
+
+#[test]
+fn an_answer_reaches_the_market_that_asked_and_a_hostile_input_is_refused_once() {
+    use crate::event::{Prediction, PredictionResponse, PredictorKind};
+    let mut d = Desk::new(&cfg("")).expect("desk");
+    let mut out = Vec::new();
+    both_books(&mut d, &mut out);
+    let asked: Vec<(u64, Symbol)> = out
+        .iter()
+        .filter_map(|o| match &o.output {
+            Output::PredictionRequest(r) => Some((r.request_id, r.symbol)),
+            _ => None,
+        })
+        .collect();
+    let (id, sym) = *asked.last().expect("a request");
+    let i = d
+        .symbols()
+        .iter()
+        .position(|s| *s == sym)
+        .expect("its market");
+    let answer = Input::PredictionResponse(Box::new(PredictionResponse {
+        request_id: id,
+        source: PredictorKind::Stub,
+        result: Ok(Prediction {
+            direction: crate::event::Direction::Neutral,
+            confidence: dec!(0.5),
+            price_change_bps: Decimal::ZERO,
+            reasoning: String::new(),
+        }),
+        raw: String::new(),
+        latency_ms: 1,
+        usage: None,
+        cost_usd: Decimal::ZERO,
+        http: None,
+    }));
+    d.on_event(&entry(3, T0 + 2, answer.clone()), &mut out);
+    assert_eq!(d.engines()[i].prediction_stats().responses, 1);
+    assert_eq!(d.engines()[1 - i].prediction_stats().responses, 0);
+    // Answered: the same id again reaches nobody.
+    d.on_event(&entry(4, T0 + 3, answer), &mut out);
+    assert_eq!(d.stats().unknown_reports, 1);
+    // A price no book can hold is refused by the desk, once, and reaches no engine.
+    d.on_event(
+        &entry(5, T0 + 4, snapshot("ETHUSDT", dec!(-1), dec!(2601))),
+        &mut out,
+    );
+    let s = d.stats();
+    assert_eq!((s.refused_inputs, s.market_events, s.inputs), (1, 2, 5));
+}
+
+#[test]
+fn the_total_notional_limit_binds_a_single_market_too() {
+    let c = Config::from_toml_str(
+        "[strategy]\nlevels = 1\nbase_size = \"0.01\"\n[risk]\nmax_notional = \"100000\"\nmax_total_notional = \"300\"\n",
+    )
+    .expect("config");
+    let mut d = Desk::new(&c).expect("desk");
+    let mut out = Vec::new();
+    d.on_event(
+        &entry(1, T0, snapshot("BTCUSDT", dec!(60000), dec!(60010))),
+        &mut out,
+    );
+    let p = places(&out);
+    assert!(
+        !p.is_empty()
+            && p.iter()
+                .all(|p| p.3 < dec!(0.01) && p.3 * dec!(60005) <= dec!(300)),
+        "{p:?}"
+    );
 }
