@@ -17,8 +17,8 @@ use flashmm_core::config::{Config, MarketConfig, ModelLatency};
 use flashmm_core::contract::Contract;
 use flashmm_core::event::Symbol;
 use flashmm_core::event::{
-    bounds, Body, Entry, Input, Mode, Output, PredictionResponse, PredictorGate, SessionStart,
-    SessionStatus, Source,
+    bounds, Body, CallOutcome, Entry, Input, Mode, Output, PredictionResponse, PredictorGate,
+    SessionStart, SessionStatus, Source,
 };
 use flashmm_core::instrument::{self, MARKET_KEYS};
 use flashmm_core::markets::MarketEntry;
@@ -577,6 +577,23 @@ impl Sim<'_> {
                     self.answers
                         .insert((ts + latency, self.answers_n), (e.seq, resp));
                 }
+                (Output::PredictionOutcome(o), _) if o.outcome == CallOutcome::GaveUp => {
+                    // The call is cut off: its answer never comes, its end does, now.
+                    let pending = self
+                        .answers
+                        .iter()
+                        .find(|(_, (_, r))| r.request_id == o.request_id)
+                        .map(|(k, _)| *k);
+                    if let Some(k) = pending {
+                        if let Some((req_seq, r)) = self.answers.remove(&k) {
+                            self.cost_usd -= r.cost_usd;
+                            let end =
+                                PredictionResponse::cancelled(r.request_id, r.source, o.after_ms);
+                            self.answers.insert((ts, k.1), (req_seq, end));
+                        }
+                    }
+                }
+                (Output::PredictionOutcome(_), _) => {}
                 (Output::PredictorStatus(s), _) => {
                     if s.gate == PredictorGate::OverBudgetTotal {
                         self.stopped = Some(format!("stopped at the cost cap: {}", s.detail));
@@ -829,7 +846,8 @@ pub fn run(writer: &mut Writer, args: BacktestArgs) -> Result<Outcome, BacktestE
             let r = Recorded::from_entries(
                 id,
                 entries.take_while(|e| e.as_ref().map_or(true, |e| e.seq <= info.last_seq)),
-            )?;
+            )?
+            .with_tolerance_ms(args.cfg.backtest.recorded_tolerance_ms);
             if r.is_empty() {
                 return Err(BacktestError::NoData(format!(
                     "session {id} has no recorded prediction answers"

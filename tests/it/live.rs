@@ -497,7 +497,8 @@ async fn paper_and_dry_run_send_no_orders_and_metrics_are_served() {
                 "flashmm_frame_to_decision_seconds",
                 "flashmm_position",
                 "flashmm_open_orders",
-                "flashmm_llm_breaker{state=\"open\"} 1",
+                "flashmm_llm_breaker{state=\"closed\"} 1",
+                "flashmm_llm_gate{state=\"open\"} 1",
             ] {
                 assert!(text.contains(name), "{name} missing from:\n{text}");
             }

@@ -28,6 +28,7 @@ mod live_process;
 mod live_venue;
 mod markets;
 mod model_backtest;
+mod model_calls;
 mod mutate;
 mod postmortem;
 mod predictor;

@@ -7,18 +7,18 @@ use flashmm_core::{Emitted, Engine};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
-const S: i64 = 1_000_000_000;
-const T0: i64 = 1_723_161_253 * S;
+pub(crate) const S: i64 = 1_000_000_000;
+pub(crate) const T0: i64 = 1_723_161_253 * S;
 
-struct H {
-    engine: Engine,
+pub(crate) struct H {
+    pub(crate) engine: Engine,
     seq: u64,
-    ts: i64,
-    out: Vec<Output>,
+    pub(crate) ts: i64,
+    pub(crate) out: Vec<Output>,
 }
 
 impl H {
-    fn new(cfg: Config) -> H {
+    pub(crate) fn new(cfg: Config) -> H {
         let mut h = H {
             engine: Engine::new(&cfg),
             seq: 0,
@@ -35,7 +35,7 @@ impl H {
         h
     }
 
-    fn feed(&mut self, input: Input) -> Vec<Output> {
+    pub(crate) fn feed(&mut self, input: Input) -> Vec<Output> {
         self.seq += 1;
         let e = Entry {
             seq: self.seq,
@@ -53,7 +53,7 @@ impl H {
     }
 
     /// Moves market time to `ts` with a fresh, unchanged top of book (so the feed is not stale).
-    fn at(&mut self, ts: i64) -> Vec<Output> {
+    pub(crate) fn at(&mut self, ts: i64) -> Vec<Output> {
         self.ts = ts;
         let update_id = Some(self.seq + 100);
         self.feed(Input::Bbo(Bbo {
@@ -66,7 +66,7 @@ impl H {
         }))
     }
 
-    fn requests(out: &[Output]) -> Vec<u64> {
+    pub(crate) fn requests(out: &[Output]) -> Vec<u64> {
         out.iter()
             .filter_map(|o| match o {
                 Output::PredictionRequest(r) => Some(r.request_id),
@@ -75,7 +75,7 @@ impl H {
             .collect()
     }
 
-    fn gates(out: &[Output]) -> Vec<PredictorGate> {
+    pub(crate) fn gates(out: &[Output]) -> Vec<PredictorGate> {
         out.iter()
             .filter_map(|o| match o {
                 Output::PredictorStatus(s) => Some(s.gate),
@@ -84,7 +84,7 @@ impl H {
             .collect()
     }
 
-    fn answer(
+    pub(crate) fn answer(
         &mut self,
         request_id: u64,
         result: Result<Prediction, PredictionFailure>,
@@ -103,7 +103,7 @@ impl H {
     }
 }
 
-fn bullish() -> Result<Prediction, PredictionFailure> {
+pub(crate) fn bullish() -> Result<Prediction, PredictionFailure> {
     Ok(Prediction {
         direction: Direction::Bullish,
         confidence: dec!(0.8),
@@ -119,7 +119,7 @@ fn broken() -> Result<Prediction, PredictionFailure> {
     })
 }
 
-fn quotes(out: &[Output]) -> Vec<&QuoteDecision> {
+pub(crate) fn quotes(out: &[Output]) -> Vec<&QuoteDecision> {
     out.iter()
         .filter_map(|o| match o {
             Output::QuoteDecision(q) => Some(q.as_ref()),

@@ -319,6 +319,9 @@ pub struct BacktestConfig {
     pub model_latency: ModelLatency,
     /// JSONL script for the `stub` predictor; empty means always neutral.
     pub stub_script: String,
+    /// A what-if's k-th request gets the recorded session's k-th answer when the two requests
+    /// are at most this far apart in market time (a live session's timers fire late).
+    pub recorded_tolerance_ms: u64,
 }
 
 impl Default for MarketConfig {
@@ -612,6 +615,7 @@ impl Default for BacktestConfig {
             predictor_latency_ms: 1,
             model_latency: ModelLatency::Measured,
             stub_script: String::new(),
+            recorded_tolerance_ms: 250,
         }
     }
 }
@@ -849,6 +853,18 @@ impl Config {
             a.max_completion_tokens as u64,
         )?;
         posu("azure.timeout_s", a.timeout_s)?;
+        // A core that gives up before the HTTP call's own bound sends the next request while
+        // the abandoned one may still be billed: in flight and spent would exceed their caps.
+        if u128::from(p.timeout_ms) <= u128::from(a.timeout_s) * 1_000 {
+            return Err(invalid(
+                "predict.timeout_ms",
+                format!(
+                    "must be longer than azure.timeout_s ({} s = {} ms), the bound of one model call with its retries: raise predict.timeout_ms or lower azure.timeout_s",
+                    a.timeout_s,
+                    u128::from(a.timeout_s) * 1_000
+                ),
+            ));
+        }
         posu("azure.backoff_base_ms", a.backoff_base_ms)?;
         if a.backoff_max_ms < a.backoff_base_ms {
             return Err(invalid(

@@ -144,6 +144,9 @@ impl Engine {
         self.unconfirmed_since.is_some()
     }
 
+    pub fn breaker_state(&self) -> crate::signal::breaker::BreakerState {
+        self.prediction.breaker_state()
+    }
     pub fn prediction_stats(&self) -> &prediction::PredictionStats {
         &self.prediction.stats
     }
@@ -283,7 +286,12 @@ impl Engine {
             }
             Input::Timer => dirty = true,
             Input::PredictionResponse(r) => {
-                dirty |= self.prediction.on_response(e.seq, r, self.now);
+                let mut heard = Vec::new();
+                dirty |= self.prediction.on_response(e.seq, r, self.now, &mut heard);
+                out.extend(heard.into_iter().map(|o| Emitted {
+                    cause: Cause::Input,
+                    output: Output::PredictionOutcome(o),
+                }));
             }
             Input::OrderAck(a) => Self::count(&mut self.stats, self.orders.on_ack(a.cid)),
             Input::OrderReject(r) => {
@@ -442,9 +450,14 @@ impl Engine {
                 output: Output::RiskAction(a),
             });
         }
-        if self.prediction.expire_in_flight(now) {
+        let mut gave_up = Vec::new();
+        if self.prediction.expire_in_flight(now, &mut gave_up) {
             dirty = true;
         }
+        out.extend(gave_up.into_iter().map(|o| Emitted {
+            cause: Cause::Input,
+            output: Output::PredictionOutcome(o),
+        }));
         if let Some(status) = self.prediction.update_gate(now) {
             dirty = true;
             out.push(Emitted {

@@ -4,7 +4,8 @@
 
 use crate::config::{AzureConfig, PredictConfig};
 use crate::event::{
-    FailureKind, PredictionResponse, PredictionUsed, PredictorGate, PredictorStatus,
+    CallOutcome, FailureKind, PredictionOutcome, PredictionResponse, PredictionUsed, PredictorGate,
+    PredictorStatus,
 };
 use crate::signal::breaker::{Breaker, BreakerState};
 use crate::signal::budget::{Budget, Cap};
@@ -23,10 +24,14 @@ struct Latest {
     asked_at: i64,
 }
 
+/// A call from the request until the driver reports its end. Giving up on it does not end it:
+/// until its answer or its cancellation comes back it may still be billed, so it keeps its
+/// in-flight slot and its worst-case reservation.
 #[derive(Clone, Debug)]
 struct InFlight {
     sent: i64,
     reserved: Decimal,
+    gave_up: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -39,6 +44,11 @@ pub struct PredictionStats {
     /// Answers that came after `predict.ttl_ms`, or after the core gave up: ignored.
     pub late: u64,
     pub unavailable: u64,
+    /// Calls the driver ended after the core gave up on them, booked at their worst case.
+    pub cancelled: u64,
+    /// Answers to an older request than the one in use, and answers to no call in flight.
+    pub superseded: u64,
+    pub unknown: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -96,16 +106,45 @@ impl PredictionState {
             / Decimal::from(1_000_000)
     }
 
-    /// Returns true when the prediction the quotes use changed.
-    pub fn on_response(&mut self, seq: u64, r: &PredictionResponse, now: i64) -> bool {
+    /// The end of a call. Returns true when the prediction the quotes use changed; an answer
+    /// that ends up unused says why in `outcomes`.
+    pub fn on_response(
+        &mut self,
+        seq: u64,
+        r: &PredictionResponse,
+        now: i64,
+        outcomes: &mut Vec<PredictionOutcome>,
+    ) -> bool {
         self.stats.responses += 1;
+        let mut ignored = |outcome: CallOutcome, sent: i64| {
+            outcomes.push(PredictionOutcome {
+                request_id: r.request_id,
+                outcome,
+                after_ms: (now.saturating_sub(sent).max(0) / NS_PER_MS) as u64,
+            })
+        };
         let Some(f) = self.in_flight.remove(&r.request_id) else {
-            // The core gave up on it already; the money is spent all the same.
-            self.stats.late += 1;
+            // Nothing was reserved for it; whatever it cost is spent all the same.
+            self.stats.unknown += 1;
             self.budget.settle(now, Decimal::ZERO, r.cost_usd);
+            ignored(CallOutcome::Unknown, now);
             return false;
         };
+        let cancelled = matches!(&r.result, Err(e) if e.kind == FailureKind::Cancelled);
+        if cancelled {
+            // The service may have billed it in full: count the worst case.
+            self.stats.cancelled += 1;
+            self.budget
+                .settle(now, f.reserved, f.reserved.max(r.cost_usd));
+            return false;
+        }
         self.budget.settle(now, f.reserved, r.cost_usd);
+        if f.gave_up {
+            // Its failure was counted when the core gave up on it.
+            self.stats.late += 1;
+            ignored(CallOutcome::AnsweredAfterGiveUp, f.sent);
+            return false;
+        }
         let p = match &r.result {
             Err(e) if e.kind == FailureKind::Unavailable => {
                 self.stats.unavailable += 1;
@@ -122,9 +161,12 @@ impl PredictionState {
         self.breaker.on_success();
         if now - f.sent > Self::ns(self.cfg.ttl_ms) {
             self.stats.late += 1;
+            ignored(CallOutcome::Stale, f.sent);
             return false;
         }
         if self.latest.as_ref().is_some_and(|l| l.asked_at > f.sent) {
+            self.stats.superseded += 1;
+            ignored(CallOutcome::Superseded, f.sent);
             return false;
         }
         self.latest = Some(Latest {
@@ -158,29 +200,34 @@ impl PredictionState {
         Some((used, self.cfg.model_weight * fresh.max(Decimal::ZERO)))
     }
 
-    /// Gives up on requests older than `predict.timeout_ms`; each counts as a failure.
-    pub fn expire_in_flight(&mut self, now: i64) -> bool {
+    /// Gives up on requests older than `predict.timeout_ms`: each counts as a failure and is
+    /// told to the driver (a `GaveUp` outcome), which must end the call and report its end.
+    pub fn expire_in_flight(&mut self, now: i64, outcomes: &mut Vec<PredictionOutcome>) -> bool {
         let timeout = Self::ns(self.cfg.timeout_ms);
-        let expired: Vec<u64> = self
-            .in_flight
-            .iter()
-            .filter(|(_, f)| now - f.sent > timeout)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in &expired {
-            if let Some(f) = self.in_flight.remove(id) {
-                self.budget.release(f.reserved);
-                self.breaker.on_failure(now);
-                self.stats.timeouts += 1;
+        let mut any = false;
+        for (id, f) in self.in_flight.iter_mut() {
+            if f.gave_up || now.saturating_sub(f.sent) <= timeout {
+                continue;
             }
+            f.gave_up = true;
+            any = true;
+            self.breaker.on_failure(now);
+            self.stats.timeouts += 1;
+            outcomes.push(PredictionOutcome {
+                request_id: *id,
+                outcome: CallOutcome::GaveUp,
+                after_ms: (now.saturating_sub(f.sent) / NS_PER_MS) as u64,
+            });
         }
-        !expired.is_empty()
+        any
     }
 
     /// Re-evaluates the gate; returns the new status when it changed.
     pub fn update_gate(&mut self, now: i64) -> Option<PredictorStatus> {
         self.breaker.poll(now);
-        let blocked = self.budget.blocks(now, self.typical_reserve);
+        // What is merely in flight does not close the gate: it may cost less than reserved,
+        // and the admission check counts it anyway.
+        let blocked = self.budget.blocks_settled(now, self.typical_reserve);
         let gate = match (self.breaker.state(), blocked) {
             (BreakerState::Open, _) => PredictorGate::BreakerOpen,
             (_, Some(Cap::Hour)) => PredictorGate::OverBudgetHour,
@@ -220,6 +267,10 @@ impl PredictionState {
             (_, None) => String::new(),
         };
         Some(PredictorStatus { gate, detail })
+    }
+
+    pub fn breaker_state(&self) -> BreakerState {
+        self.breaker.state()
     }
 
     pub fn gate(&self) -> PredictorGate {
@@ -273,6 +324,7 @@ impl PredictionState {
             InFlight {
                 sent: now,
                 reserved: reserve,
+                gave_up: false,
             },
         );
         self.sent_times.push_back(now);
@@ -284,8 +336,8 @@ impl PredictionState {
     pub fn deadline(&self, now: i64) -> Option<i64> {
         let mut d: Option<i64> = None;
         let mut consider = |t: i64| d = Some(d.map_or(t, |x| x.min(t)));
-        for f in self.in_flight.values() {
-            consider(f.sent + Self::ns(self.cfg.timeout_ms) + 1);
+        for f in self.in_flight.values().filter(|f| !f.gave_up) {
+            consider(f.sent.saturating_add(Self::ns(self.cfg.timeout_ms)) + 1);
         }
         if let Some(l) = &self.latest {
             let expiry = l.asked_at + Self::ns(self.cfg.ttl_ms) + 1;

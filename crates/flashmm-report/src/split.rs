@@ -92,6 +92,7 @@ impl Split {
                 Output::RiskAction(a) => self.named(a.symbol),
                 Output::Funding(f) => self.named(f.symbol),
                 Output::PredictorStatus(_) => Owner::All,
+                Output::PredictionOutcome(o) => Self::by(&self.requests, o.request_id),
             },
             _ => Owner::All,
         }

@@ -1,5 +1,7 @@
 //! Prometheus text metrics for the live engine, and the latency summary printed at shutdown.
 
+use flashmm_core::event::{CallOutcome, PredictorGate};
+use flashmm_core::signal::breaker::BreakerState;
 use hdrhistogram::Histogram;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
@@ -19,9 +21,11 @@ pub enum Latency {
     OrderAck,
     /// A model call, retries included.
     Llm,
+    /// The age of the model answer a quote decision used.
+    PredictionAge,
 }
 
-const LATENCIES: [(Latency, &str, &str); 5] = [
+const LATENCIES: [(Latency, &str, &str); 6] = [
     (
         Latency::JournalFlush,
         "flashmm_journal_flush_seconds",
@@ -47,6 +51,20 @@ const LATENCIES: [(Latency, &str, &str); 5] = [
         "flashmm_llm_latency_seconds",
         "model call latency, retries included",
     ),
+    (
+        Latency::PredictionAge,
+        "flashmm_prediction_age_seconds",
+        "age of the model answer each quote decision used",
+    ),
+];
+
+const GATES: [(PredictorGate, &str); 6] = [
+    (PredictorGate::Open, "open"),
+    (PredictorGate::BreakerOpen, "breaker_open"),
+    (PredictorGate::HalfOpen, "half_open"),
+    (PredictorGate::OverBudgetHour, "over_budget_hour"),
+    (PredictorGate::OverBudgetDay, "over_budget_day"),
+    (PredictorGate::OverBudgetTotal, "over_budget_total"),
 ];
 
 #[derive(Default)]
@@ -56,8 +74,15 @@ struct State {
     entries_out: u64,
     llm_calls: u64,
     llm_errors: u64,
+    llm_gave_up: u64,
+    llm_ignored: u64,
+    quotes: u64,
+    quotes_with_answer: u64,
     /// Decimal, so the exported sum is the exact spend (0.0099, not 0.009899999999999999).
     llm_cost_usd: rust_decimal::Decimal,
+    /// Whether model requests may go (the gate), and the circuit breaker's own state, which
+    /// is closed while the gate is shut by a budget.
+    gate: &'static str,
     breaker: &'static str,
     position: f64,
     venue_position: f64,
@@ -86,7 +111,8 @@ impl Metrics {
         Metrics {
             state: Arc::new(Mutex::new(State {
                 hist,
-                breaker: "open",
+                gate: "open",
+                breaker: "closed",
                 ..State::default()
             })),
         }
@@ -119,8 +145,42 @@ impl Metrics {
         });
     }
 
-    pub fn breaker(&self, state: &'static str) {
-        self.with(|s| s.breaker = state);
+    /// What became of a call no quote used.
+    pub fn outcome(&self, outcome: CallOutcome) {
+        self.with(|s| match outcome {
+            CallOutcome::GaveUp => s.llm_gave_up += 1,
+            _ => s.llm_ignored += 1,
+        });
+    }
+
+    /// A quote decision, with the age of the model answer it used, if any.
+    pub fn quote(&self, answer_age_ms: Option<u64>) {
+        self.with(|s| {
+            s.quotes += 1;
+            s.quotes_with_answer += answer_age_ms.is_some() as u64;
+        });
+        if let Some(ms) = answer_age_ms {
+            self.record(Latency::PredictionAge, ms.saturating_mul(1_000_000));
+        }
+    }
+
+    pub fn gate(&self, gate: PredictorGate) {
+        self.with(|s| {
+            s.gate = GATES
+                .iter()
+                .find(|(g, _)| *g == gate)
+                .map_or("open", |(_, n)| n)
+        });
+    }
+
+    pub fn breaker(&self, state: BreakerState) {
+        self.with(|s| {
+            s.breaker = match state {
+                BreakerState::Closed => "closed",
+                BreakerState::Open => "open",
+                BreakerState::HalfOpen => "half_open",
+            }
+        });
     }
 
     /// The engine's position, after every step (quotes may be pulled while it moves).
@@ -166,6 +226,10 @@ impl Metrics {
                 ("flashmm_entries_out_total", "outputs journaled", s.entries_out as f64),
                 ("flashmm_llm_calls_total", "model answers received", s.llm_calls as f64),
                 ("flashmm_llm_errors_total", "model answers that were failures", s.llm_errors as f64),
+                ("flashmm_llm_gave_up_total", "model calls the core stopped waiting for (predict.timeout_ms)", s.llm_gave_up as f64),
+                ("flashmm_llm_ignored_total", "model answers no quote used: after a give-up, stale, superseded or unknown", s.llm_ignored as f64),
+                ("flashmm_quote_decisions_total", "quote decisions", s.quotes as f64),
+                ("flashmm_quote_decisions_with_answer_total", "quote decisions that used an unexpired model answer", s.quotes_with_answer as f64),
                 ("flashmm_reconciliations_total", "reads of the venue's orders and position, applied", s.reconciliations as f64),
                 ("flashmm_position_adopted_total", "position differences adopted from the venue", s.positions_adopted as f64),
             ];
@@ -188,8 +252,12 @@ impl Metrics {
             for (name, help, v) in gauges {
                 let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
             }
-            let _ = writeln!(o, "# HELP flashmm_llm_breaker predictor gate (1 for the current state)\n# TYPE flashmm_llm_breaker gauge");
-            for st in ["open", "breaker_open", "half_open", "over_budget"] {
+            let _ = writeln!(o, "# HELP flashmm_llm_gate whether model requests may go (1 for the current state)\n# TYPE flashmm_llm_gate gauge");
+            for (_, st) in GATES {
+                let _ = writeln!(o, "flashmm_llm_gate{{state=\"{st}\"}} {}", (st == s.gate) as u8);
+            }
+            let _ = writeln!(o, "# HELP flashmm_llm_breaker the model circuit breaker (1 for the current state)\n# TYPE flashmm_llm_breaker gauge");
+            for st in ["closed", "open", "half_open"] {
                 let _ = writeln!(o, "flashmm_llm_breaker{{state=\"{st}\"}} {}", (st == s.breaker) as u8);
             }
             o
@@ -281,5 +349,53 @@ mod tests {
                 && text.contains("\nflashmm_llm_errors_total 1\n"),
             "{text}"
         );
+    }
+
+    /// Issue 13, defect 5: the breaker's label was the gate's, so a closed breaker read "open".
+    #[test]
+    fn the_breaker_and_the_gate_are_exported_each_in_its_own_terms() {
+        let m = Metrics::new();
+        let one = |text: &str, line: &str| text.lines().any(|l| l == line);
+        let text = m.render();
+        assert!(
+            one(&text, "flashmm_llm_breaker{state=\"closed\"} 1"),
+            "{text}"
+        );
+        assert!(
+            one(&text, "flashmm_llm_breaker{state=\"open\"} 0"),
+            "{text}"
+        );
+        assert!(one(&text, "flashmm_llm_gate{state=\"open\"} 1"), "{text}");
+        m.gate(PredictorGate::OverBudgetHour);
+        let text = m.render();
+        assert!(
+            one(&text, "flashmm_llm_gate{state=\"over_budget_hour\"} 1"),
+            "{text}"
+        );
+        assert!(one(&text, "flashmm_llm_gate{state=\"open\"} 0"), "{text}");
+        assert!(
+            one(&text, "flashmm_llm_breaker{state=\"closed\"} 1"),
+            "{text}"
+        );
+        m.breaker(BreakerState::Open);
+        m.gate(PredictorGate::BreakerOpen);
+        let text = m.render();
+        assert!(
+            one(&text, "flashmm_llm_breaker{state=\"open\"} 1"),
+            "{text}"
+        );
+        assert!(
+            one(&text, "flashmm_llm_breaker{state=\"closed\"} 0"),
+            "{text}"
+        );
+        assert!(
+            one(&text, "flashmm_llm_gate{state=\"breaker_open\"} 1"),
+            "{text}"
+        );
+        m.breaker(BreakerState::HalfOpen);
+        assert!(one(
+            &m.render(),
+            "flashmm_llm_breaker{state=\"half_open\"} 1"
+        ));
     }
 }

@@ -96,6 +96,8 @@ struct Live {
     seqs: Vec<u64>,
     place_seq: BTreeMap<u64, u64>,
     request_seq: BTreeMap<u64, u64>,
+    /// Model calls still running, by request id: a send ends one (the core gave up on it).
+    model_calls: BTreeMap<u64, tokio::sync::oneshot::Sender<()>>,
     last_flush: tokio::time::Instant,
     dirty_journal: bool,
     /// Venue requests in flight (with their retries): aborted first at stop, so none lands
@@ -480,6 +482,7 @@ pub async fn run_in(
         seqs: Vec::new(),
         place_seq: BTreeMap::new(),
         request_seq: BTreeMap::new(),
+        model_calls: BTreeMap::new(),
         last_flush: tokio::time::Instant::now(),
         dirty_journal: true,
         venue_calls: tokio::task::JoinSet::new(),

@@ -5,8 +5,8 @@ use super::metrics::Latency;
 use super::venue::{replace_pairs, Reply};
 use super::{Live, LiveError, LivePredictor};
 use flashmm_core::event::{
-    Body, Entry, Input, Output, PredictionRequest, PredictionResponse, PredictorGate,
-    PredictorKind, WireAction, WireRecord,
+    Body, CallOutcome, Entry, Input, Output, PredictionRequest, PredictionResponse, PredictorKind,
+    WireAction, WireRecord,
 };
 use flashmm_core::Cause;
 use rust_decimal::prelude::ToPrimitive;
@@ -212,13 +212,12 @@ impl Live {
                     self.request_seq.insert(r.request_id, seq);
                     self.ask(r, ts);
                 }
-                Output::PredictorStatus(s) => self.metrics.breaker(match s.gate {
-                    PredictorGate::Open => "open",
-                    PredictorGate::BreakerOpen => "breaker_open",
-                    PredictorGate::HalfOpen => "half_open",
-                    _ => "over_budget",
-                }),
+                Output::PredictorStatus(s) => {
+                    self.metrics.gate(s.gate);
+                    self.metrics.breaker(self.engine.breaker_state());
+                }
                 Output::QuoteDecision(q) => {
+                    self.metrics.quote(q.prediction.as_ref().map(|p| p.age_ms));
                     let spread = match (q.bids.first(), q.asks.first()) {
                         (Some(b), Some(a)) if !q.features.mid.is_zero() => {
                             ((a.price - b.price) / q.features.mid * Decimal::from(10_000)).to_f64()
@@ -235,6 +234,16 @@ impl Live {
                     let pos = self.engine.position().qty().to_f64().unwrap_or(0.0);
                     self.metrics
                         .book(pos, pnl, self.engine.orders().len() as u64, spread);
+                }
+                Output::PredictionOutcome(o) => {
+                    self.metrics.outcome(o.outcome);
+                    if o.outcome == CallOutcome::GaveUp {
+                        if let Some(stop) = self.model_calls.remove(&o.request_id) {
+                            // The call answers with its cancellation, or with the answer it
+                            // already had: either way exactly one reply comes.
+                            let _ = stop.send(());
+                        }
+                    }
                 }
                 Output::RiskAction(_) | Output::Funding(_) => {}
             }
@@ -253,8 +262,11 @@ impl Live {
             self.metrics
                 .record(Latency::Llm, resp.latency_ms * 1_000_000);
         }
+        self.model_calls.remove(&resp.request_id);
         let cause = self.request_seq.get(&resp.request_id).copied();
-        self.input(Input::PredictionResponse(Box::new(resp)), None, cause, None)
+        let stepped = self.input(Input::PredictionResponse(Box::new(resp)), None, cause, None);
+        self.metrics.breaker(self.engine.breaker_state());
+        stepped
     }
 
     /// Asks the model: a local one answers at once, Azure in the background; either way the
@@ -269,8 +281,19 @@ impl Live {
                 let client = client.clone();
                 let req = r.clone();
                 let tx = self.replies.clone();
+                let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+                self.model_calls.insert(r.request_id, stop_tx);
                 tokio::spawn(async move {
-                    let resp = client.call(&req).await;
+                    let started = tokio::time::Instant::now();
+                    // Dropping the call drops its connection; a dropped sender is no stop.
+                    let resp = tokio::select! {
+                        resp = client.call(&req) => resp,
+                        Ok(()) = stop_rx => PredictionResponse::cancelled(
+                            req.request_id,
+                            PredictorKind::Azure,
+                            started.elapsed().as_millis() as u64,
+                        ),
+                    };
                     let _ = tx.send(Reply::Predicted(Box::new(resp))).await;
                 });
             }

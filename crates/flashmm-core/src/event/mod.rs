@@ -396,6 +396,10 @@ pub enum FailureKind {
     Scripted,
     /// No answer to give: the recorded predictor has no recorded response for this request.
     Unavailable,
+    /// The core gave up on the call (`predict.timeout_ms`) and the driver ended it, dropping
+    /// its connection. Whether the service billed it is unknown: the core books the call's
+    /// worst case against the caps.
+    Cancelled,
 }
 
 impl FailureKind {
@@ -411,6 +415,7 @@ impl FailureKind {
             FailureKind::Invalid => "invalid",
             FailureKind::Scripted => "scripted",
             FailureKind::Unavailable => "unavailable",
+            FailureKind::Cancelled => "cancelled",
         }
     }
 }
@@ -467,6 +472,25 @@ pub struct PredictionResponse {
     #[serde(with = "decimal")]
     pub cost_usd: Decimal,
     pub http: Option<HttpExchange>,
+}
+
+impl PredictionResponse {
+    /// The end of a call the driver cut off after the core gave up on it.
+    pub fn cancelled(request_id: u64, source: PredictorKind, latency_ms: u64) -> Self {
+        PredictionResponse {
+            request_id,
+            source,
+            result: Err(PredictionFailure {
+                kind: FailureKind::Cancelled,
+                message: "the core gave up waiting (predict.timeout_ms); the call was ended".into(),
+            }),
+            raw: String::new(),
+            latency_ms,
+            usage: None,
+            cost_usd: Decimal::ZERO,
+            http: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -604,6 +628,45 @@ pub enum Output {
     PredictorStatus(PredictorStatus),
     /// Funding charged on (or paid to) the position at a funding time.
     Funding(Funding),
+    /// What became of a model call that no quote used: the core gave up waiting (the driver
+    /// must end the call), or an answer came that the core ignored.
+    PredictionOutcome(PredictionOutcome),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PredictionOutcome {
+    pub request_id: u64,
+    pub outcome: CallOutcome,
+    /// How long after the request this happened, in ms of journal time.
+    pub after_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallOutcome {
+    /// No answer within `predict.timeout_ms`: a failure for the breaker; the call keeps its
+    /// in-flight slot and its budget reservation until the driver reports its end.
+    GaveUp,
+    /// An answer to a call the core had given up on: its cost is booked, its content unused.
+    AnsweredAfterGiveUp,
+    /// An answer older than `predict.ttl_ms` when it came.
+    Stale,
+    /// An answer to an older request than the one whose answer is in use.
+    Superseded,
+    /// An answer to no request in flight (a duplicate, or from before a restart).
+    Unknown,
+}
+
+impl CallOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallOutcome::GaveUp => "gave_up",
+            CallOutcome::AnsweredAfterGiveUp => "answered_after_give_up",
+            CallOutcome::Stale => "stale",
+            CallOutcome::Superseded => "superseded",
+            CallOutcome::Unknown => "unknown",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -636,6 +699,7 @@ impl Output {
             Output::RiskAction(_) => "risk_action",
             Output::PredictorStatus(_) => "predictor_status",
             Output::Funding(_) => "funding",
+            Output::PredictionOutcome(_) => "prediction_outcome",
         }
     }
 }

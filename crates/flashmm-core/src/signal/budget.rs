@@ -72,10 +72,19 @@ impl Budget {
         }
     }
 
-    /// The first cap that `extra` more would break, if any.
+    /// The first cap that `extra` more, beside every reservation, would break, if any.
     pub fn blocks(&mut self, now: i64, extra: Decimal) -> Option<Cap> {
+        self.first_broken(now, self.reserved + extra)
+    }
+
+    /// The first cap that `extra` more than what is settled would break: a cap no request can
+    /// fit under whatever the calls in flight turn out to cost.
+    pub fn blocks_settled(&mut self, now: i64, extra: Decimal) -> Option<Cap> {
+        self.first_broken(now, extra)
+    }
+
+    fn first_broken(&mut self, now: i64, committed: Decimal) -> Option<Cap> {
         self.roll(now);
-        let committed = self.reserved + extra;
         if self.hour_sum + committed > self.per_hour {
             Some(Cap::Hour)
         } else if self.day_sum + committed > self.per_day {
@@ -99,11 +108,6 @@ impl Budget {
         self.hour_sum += cost;
         self.day_sum += cost;
         self.total_sum += cost;
-    }
-
-    /// Forgets a reservation whose answer will not be booked here (it timed out).
-    pub fn release(&mut self, reserved: Decimal) {
-        self.reserved = (self.reserved - reserved).max(Decimal::ZERO);
     }
 
     pub fn spent(&self) -> (Decimal, Decimal, Decimal) {

@@ -63,6 +63,8 @@ impl SessionView {
             }
         }
         let cost: Decimal = self.answers.iter().map(|a| a.cost_usd).sum();
+        let mut ages = self.answer_ages_ms.clone();
+        ages.sort_unstable();
         json!({
             "session": p.info.id,
             "mode": p.info.mode.as_str(),
@@ -102,6 +104,16 @@ impl SessionView {
                 })),
                 "cost_usd": d(cost),
                 "tokens": self.usage,
+                "outcomes": self.outcomes,
+                "quote_decisions": self.decisions,
+                "decisions_with_answer": ages.len(),
+                "share_with_answer": (self.decisions > 0)
+                    .then(|| (ages.len() as f64 / self.decisions as f64 * 1e4).round() / 1e4),
+                "answer_age_ms": (!ages.is_empty()).then(|| json!({
+                    "p50": quantile(&ages, 0.5),
+                    "p90": quantile(&ages, 0.9),
+                    "max": ages.last(),
+                })),
             },
             "predictor_status": self.gates.iter().map(|g| json!({
                 "seq": g.seq, "ts": when::format(g.ts_ns), "gate": g.gate, "detail": g.detail,

@@ -79,6 +79,11 @@ pub struct SessionView {
     pub fills: Vec<FillDot>,
     pub requests: u64,
     pub answers: Vec<Answer>,
+    /// Calls no quote used, by what became of them (`CallOutcome::as_str`).
+    pub outcomes: BTreeMap<&'static str, u64>,
+    /// Quote decisions, and the age of the model answer each one that had one used.
+    pub decisions: u64,
+    pub answer_ages_ms: Vec<u64>,
     pub usage: TokenUsage,
     pub gates: Vec<GateMark>,
     /// Every market's guards (with several markets, each names its market).
@@ -227,6 +232,9 @@ pub fn read(journal: &Journal, session: Option<u64>) -> Result<SessionView, Repo
         fills: Vec::new(),
         requests: 0,
         answers: Vec::new(),
+        outcomes: BTreeMap::new(),
+        decisions: 0,
+        answer_ages_ms: Vec::new(),
         usage: TokenUsage::default(),
         gates: Vec::new(),
         risk: Vec::new(),
@@ -323,7 +331,14 @@ pub fn read(journal: &Journal, session: Option<u64>) -> Result<SessionView, Repo
                 });
             }
             Body::Output(Output::PredictionRequest(_)) => v.requests += 1,
+            Body::Output(Output::PredictionOutcome(o)) => {
+                *v.outcomes.entry(o.outcome.as_str()).or_default() += 1;
+            }
             Body::Output(Output::QuoteDecision(q)) => {
+                v.decisions += 1;
+                if let Some(p) = &q.prediction {
+                    v.answer_ages_ms.push(p.age_ms);
+                }
                 if let (Some(b), Some(a)) = (q.bids.first(), q.asks.first()) {
                     if !q.features.mid.is_zero() {
                         v.quoted_spread.push((

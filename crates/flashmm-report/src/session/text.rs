@@ -114,6 +114,25 @@ impl SessionView {
             self.usage.prompt,
             self.usage.completion
         );
+        let outcomes = &m["outcomes"];
+        let count = |k: &str| outcomes[k].as_u64().unwrap_or(0);
+        let cancelled = m["failure_kinds"]["cancelled"].as_u64().unwrap_or(0);
+        let age = &m["answer_age_ms"];
+        let _ = writeln!(
+            s,
+            "  model calls     {} gave up ({} cancelled, {} answered after), {} stale, {} superseded, {} unknown; answer age at quote p50 {} ms, p90 {} ms, max {} ms; {} of {} quote decisions used an answer",
+            count("gave_up"),
+            cancelled,
+            count("answered_after_give_up"),
+            count("stale"),
+            count("superseded"),
+            count("unknown"),
+            val(&age["p50"]),
+            val(&age["p90"]),
+            val(&age["max"]),
+            val(&m["decisions_with_answer"]),
+            val(&m["quote_decisions"]),
+        );
         let _ = writeln!(
             s,
             "  predictions     hit rate {} over {} directional calls",
