@@ -57,6 +57,7 @@ fn a_journal_killed_mid_write_reopens_intact() {
     ];
     let deadline = Duration::from_secs(60);
     let mut partial = 0;
+    let mut vanished = 0;
     let mut complete = 0;
     for (trial, &kill_at) in thresholds.iter().enumerate() {
         let j = dir.path().join(format!("j{trial}"));
@@ -118,7 +119,14 @@ fn a_journal_killed_mid_write_reopens_intact() {
             .unwrap();
         assert_eq!(read, entries);
         match sessions.first() {
-            None => assert_eq!(entries, 0, "trial {trial}: entries but no session record"),
+            None => {
+                assert_eq!(entries, 0, "trial {trial}: entries but no session record");
+                // A Binance import is staged (docs/journal.md): killed before it ended, it
+                // left its blocks unindexed, and the journal as it was before it.
+                if exited.is_none() {
+                    vanished += 1;
+                }
+            }
             Some(s) => {
                 // The session record matches what survived, even if the crash came between the
                 // block and its record.
@@ -153,10 +161,12 @@ fn a_journal_killed_mid_write_reopens_intact() {
         w.flush(true).unwrap();
     }
     assert!(
-        partial > 0,
+        partial + vanished > 0,
         "no trial was cut mid-write ({complete} imports completed before their kill)"
     );
-    eprintln!("{partial} partial and {complete} complete imports survived a kill -9");
+    eprintln!(
+        "{partial} partial, {vanished} rolled back and {complete} complete imports survived a kill -9"
+    );
 }
 
 #[test]

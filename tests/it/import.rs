@@ -783,3 +783,149 @@ fn a_futures_next_day_continues_by_pu_and_one_command_imports_both_days() {
         (vec![(dec!(10.0), dec!(2))], vec![(dec!(11.0), dec!(5))])
     );
 }
+
+/// A digest of every entry an import wrote, in the journal's own chain: each entry's stored
+/// bytes (bincode) chained with blake3, the session start's source path replaced by a constant
+/// so that the digest does not depend on where the checkout is.
+fn import_digest(j: &Journal) -> (u64, String) {
+    let mut h = [0u8; flashmm_journal::codec::HASH_LEN];
+    let mut n = 0;
+    for e in j.read(0).unwrap() {
+        let mut e = e.unwrap();
+        if let Body::SessionStart(s) = &mut e.body {
+            if let Some(flashmm_core::event::Source::File { path, .. }) = &mut s.source {
+                *path = "PATH".into();
+            }
+        }
+        let mut bytes = Vec::new();
+        flashmm_journal::codec::encode_entry(&e, &mut bytes).unwrap();
+        h = flashmm_journal::codec::chain(&h, &bytes);
+        n += 1;
+    }
+    (n, binance::hex(&h))
+}
+
+/// Issue 11, defect 9: a faster importer must write what the two-pass importer wrote, entry for
+/// entry. The digests were made by the importer before the one-pass change (3122da9).
+#[test]
+fn an_import_writes_the_entries_the_two_pass_importer_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let x2 = dir.path().join("x2.gz");
+    flashmm_testkit::scale::repeated_recording(2, &x2).unwrap();
+    let coinm = fixtures_dir().join("binance-coinm-btcusd_perp-20240808.gz");
+    let (day1, day2) = day_files(dir.path());
+    let gaps = dir.path().join("gaps.gz");
+    gz(
+        &gaps,
+        &lines(&[
+            snapshot(1, 100, r#"["10.0","1"],["9.0","2"]"#, r#"["11.0","1"]"#),
+            depth(2, 101, 105, r#"["10.0","4"]"#, r#"["12.0","3"]"#),
+            depth(3, 110, 112, r#"["9.0","0"]"#, ""),
+            trade(4, 1, "10.5", "0.1", false),
+            depth(5, 113, 120, r#"["9.5","1"]"#, ""),
+            snapshot(6, 118, r#"["10.0","1"]"#, r#"["11.0","1"]"#),
+            depth(7, 119, 121, r#"["9.0","3"]"#, ""),
+        ]),
+    );
+    let gap_opts = ImportOptions {
+        allow_gaps: true,
+        ..ImportOptions::default()
+    };
+    let cases: Vec<(&str, Vec<std::path::PathBuf>, ImportOptions)> = vec![
+        ("shipped", vec![fixture()], ImportOptions::default()),
+        ("x2", vec![x2], ImportOptions::default()),
+        ("coinm", vec![coinm], ImportOptions::default()),
+        ("two days", vec![day1, day2], ImportOptions::default()),
+        ("gaps", vec![gaps], gap_opts),
+    ];
+    let mut got = Vec::new();
+    for (name, files, opts) in &cases {
+        let jdir = tempfile::tempdir().unwrap();
+        let j = Journal::open(jdir.path()).unwrap();
+        let mut w = j.writer().unwrap();
+        for f in files {
+            binance::import(&mut w, f, opts).unwrap();
+        }
+        w.close().unwrap();
+        let (n, d) = import_digest(&j);
+        got.push(format!("{name}: {n} {d}"));
+    }
+    let want = [
+        "shipped: 41249 14ac892fc3927063a8f69e4953d2abfeae934242cd8c9a4fbe3cd947b8e1b547",
+        "x2: 82496 d5e20b98a36df3a61a76e08e5031823b51b54173561af50fa4075595415b0085",
+        "coinm: 48249 7d8eb219a815f0b5f35891c336b616d4473759f43b35b1b2ccd70c461b45683a",
+        "two days: 12 e1a9291653c498486d49b7a9cb302840bf1477b13410db4b80cf99403bb84f7f",
+        "gaps: 10 5577f3c33207993cb868800a0ef5b4ffc5fc8dd06deab008dafdc109170d2d26",
+    ];
+    assert_eq!(got, want);
+}
+
+/// Every file under `dir` with its bytes, for "exactly as it was".
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push((p.clone(), std::fs::read(&p).unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The one-pass import writes as it validates: a file that fails at its last line, after
+/// blocks of it were written, leaves the journal as it was (the segment files byte for byte),
+/// `verify` intact, and the correct file imports afterwards.
+#[test]
+fn an_import_that_fails_at_its_end_leaves_the_journal_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let x2 = dir.path().join("x2.gz");
+    flashmm_testkit::scale::repeated_recording(2, &x2).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(&x2).unwrap()),
+        &mut text,
+    )
+    .unwrap();
+    let last_ts: u64 = text
+        .lines()
+        .last()
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let bad = dir.path().join("bad.gz");
+    let gap = depth(0, 900_000_000_000, 900_000_000_001, r#"["1.0","1"]"#, "");
+    let gap = gap.replacen(&LINE_T0.to_string(), &(last_ts + 1).to_string(), 1);
+    gz(&bad, &format!("{text}{gap}\n"));
+    let jdir = dir.path().join("journal");
+    let j = Journal::open(&jdir).unwrap();
+    let mut w = j.writer().unwrap();
+    let (first, _) = binance::import(&mut w, &fixture(), &ImportOptions::default()).unwrap();
+    w.flush(true).unwrap();
+    let before_files = files_under(&jdir.join("blocks"));
+    let before = (j.sessions().unwrap(), j.last().unwrap());
+    let err = binance::import(&mut w, &bad, &ImportOptions::default()).unwrap_err();
+    assert!(matches!(err, ImportError::Gap { .. }), "{err}");
+    w.flush(true).unwrap();
+    assert_eq!((j.sessions().unwrap(), j.last().unwrap()), before);
+    assert!(
+        files_under(&jdir.join("blocks")) == before_files,
+        "the segments changed"
+    );
+    assert!(matches!(
+        j.verify().unwrap(),
+        flashmm_journal::Verified::Intact { .. }
+    ));
+    let (second, stats) = binance::import(&mut w, &x2, &ImportOptions::default()).unwrap();
+    w.close().unwrap();
+    assert_eq!(second, first + 1);
+    assert!(matches!(
+        j.verify().unwrap(),
+        flashmm_journal::Verified::Intact { entries, .. } if entries == 41_249 + stats.entries + 2
+    ));
+}

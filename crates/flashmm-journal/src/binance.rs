@@ -759,17 +759,20 @@ pub fn scan(
     hasher: Option<&mut Sha256>,
     sink: &mut dyn FnMut(Record) -> Result<(), ImportError>,
 ) -> Result<(ImportStats, Option<Symbol>), ImportError> {
-    scan_counted(path, opts, symbol, hasher, None, sink).map(|(stats, symbol, _)| (stats, symbol))
+    scan_counted(path, opts, symbol, hasher, None, false, sink)
+        .map(|(stats, symbol, _)| (stats, symbol))
 }
 
 /// `scan`, also returning the file's size; with a hasher, every byte of the file is hashed,
-/// including any the decoder did not need.
+/// including any the decoder did not need. A `probe` stops as soon as the symbol, the first
+/// book and the first depth diff are known: what the session's instrument is made of.
 fn scan_counted(
     path: &Path,
     opts: &ImportOptions,
     symbol: Option<Symbol>,
     hasher: Option<&mut Sha256>,
     seed: Option<&Seed>,
+    probe: bool,
     sink: &mut dyn FnMut(Record) -> Result<(), ImportError>,
 ) -> Result<(ImportStats, Option<Symbol>, u64), ImportError> {
     let open_err = |e: std::io::Error| ImportError::Open {
@@ -791,7 +794,7 @@ fn scan_counted(
     } else {
         Box::new(BufReader::with_capacity(1 << 16, &mut hashing))
     };
-    let (stats, symbol) = run(reader, path, opts, symbol, seed, sink)?;
+    let (stats, symbol) = run(reader, path, opts, symbol, seed, probe, sink)?;
     if hashing.hasher.is_some() {
         std::io::copy(&mut hashing, &mut std::io::sink()).map_err(open_err)?;
     }
@@ -804,6 +807,7 @@ fn run(
     opts: &ImportOptions,
     symbol: Option<Symbol>,
     seed: Option<&Seed>,
+    probe: bool,
     sink: &mut dyn FnMut(Record) -> Result<(), ImportError>,
 ) -> Result<(ImportStats, Option<Symbol>), ImportError> {
     let mut rb = Rebuild {
@@ -839,6 +843,9 @@ fn run(
         detail: e.to_string(),
     };
     loop {
+        if probe && rb.symbol.is_some() && rb.stats.book_dp.is_some() && rb.stats.depth_diffs > 0 {
+            return Ok((rb.stats, rb.symbol));
+        }
         buf.clear();
         let n = Read::by_ref(&mut reader)
             .take(MAX_LINE_BYTES as u64 + 1)
@@ -1071,7 +1078,15 @@ pub(crate) fn refuse_reimport(
     }
 }
 
-/// Validates `path`, then appends it as a new import session. Returns the session id.
+/// Appends `path` as a new import session, validating it as it writes: the session is staged
+/// (`ImportSession::staged`), so a file that fails part way leaves the journal as it was.
+/// Returns the session id.
+///
+/// One pass over the file, after a probe of its first lines: the session's start names the
+/// instrument, which comes from the symbol, the first book and whether the diffs carry `pu`;
+/// the probe reads those, and the pass checks them at the end (a file whose later diffs
+/// disagree is rolled back and written again with what the whole file says), so the entries are
+/// exactly those of a validating pass followed by a writing pass.
 pub fn import(
     writer: &mut Writer,
     path: &Path,
@@ -1090,60 +1105,40 @@ pub fn import(
         }),
         _ => None,
     };
-    // Pass 1: validate everything, learn the symbol and hash the file; nothing is written.
-    let mut hasher = Sha256::new();
-    let pass1 = scan_counted(
-        path,
-        opts,
-        None,
-        Some(&mut hasher),
-        seed.as_ref(),
-        &mut |_| Ok(()),
-    );
-    let (seen, symbol, sha256, bytes) = match pass1 {
-        Ok((seen, symbol, bytes)) => (seen, symbol, hex(&hasher.finalize()), bytes),
-        Err(e) => {
-            // A file already imported is reported as such, whatever this import says of it.
-            if let Ok((sha256, _)) = file_digest(path) {
-                refuse_reimport(writer, path, opts, &sha256)?;
-            }
-            return Err(match (e, &lookup, &first) {
-                (
-                    ImportError::MissingSnapshot { .. },
-                    continues::Lookup::Breaks(earlier),
-                    Some((line, _, d)),
-                ) => ImportError::NotContinuing {
-                    line: *line,
-                    first_u: d.first_update_id,
-                    last_u_file: d.last_update_id,
-                    pu: d
-                        .prev_update_id
-                        .map_or(String::new(), |pu| format!(", pu={pu}")),
-                    session: earlier.session,
-                    path: earlier.path.clone(),
-                    last_u: earlier.last_u,
-                },
-                (e, _, _) => e,
-            });
-        }
+    let explain = |e: ImportError| match (e, &lookup, &first) {
+        (
+            ImportError::MissingSnapshot { .. },
+            continues::Lookup::Breaks(earlier),
+            Some((line, _, d)),
+        ) => ImportError::NotContinuing {
+            line: *line,
+            first_u: d.first_update_id,
+            last_u_file: d.last_update_id,
+            pu: d
+                .prev_update_id
+                .map_or(String::new(), |pu| format!(", pu={pu}")),
+            session: earlier.session,
+            path: earlier.path.clone(),
+            last_u: earlier.last_u,
+        },
+        (e, _, _) => e,
     };
+    // A file already imported is reported as such, whatever this import would say of it.
+    let (sha256, bytes) = file_digest(path)?;
     refuse_reimport(writer, path, opts, &sha256)?;
-    let symbol = symbol.ok_or(ImportError::NoSymbol)?;
+    // The probe is the start of the full pass, so an error it meets the full pass meets; one
+    // that learns no symbol has read the whole file.
+    let (mut seen, symbol) =
+        match scan_counted(path, opts, None, None, seed.as_ref(), true, &mut |_| Ok(())) {
+            Ok((seen, Some(symbol), _)) => (seen, symbol),
+            Ok((_, None, _)) => return Err(ImportError::NoSymbol),
+            Err(e) => return Err(explain(e)),
+        };
     // A continuing file is the same instrument as the book it continues.
     let earlier = match &seed {
         Some(s) => crate::instrument::of_session(writer.journal(), s.session)?,
         None => None,
     };
-    let instrument = earlier.unwrap_or_else(|| {
-        let (price_dp, size_dp) = seen.book_dp.unwrap_or((2, 5));
-        Instrument::from_seen(&Seen {
-            venue: venue_of(&symbol, seen.futures),
-            symbol,
-            price_dp,
-            size_dp,
-        })
-    });
-    // Pass 2: write.
     let label = format!(
         "binance import of {}{}",
         path.file_name()
@@ -1157,36 +1152,61 @@ pub fn import(
             None => String::new(),
         }
     );
-    let start = SessionStart {
-        mode: Mode::Import,
-        version: flashmm_core::VERSION.to_string(),
-        config: instrument.to_toml(),
-        label,
-        parent: None,
-        source: Some(Source::File {
-            path: path.display().to_string(),
-            format: "binance".into(),
-            sha256,
-            bytes,
-        }),
-    };
-    let mut out = ImportSession::new(writer, start);
-    let (stats, _, _) = scan_counted(
-        path,
-        opts,
-        Some(symbol),
-        None,
-        seed.as_ref(),
-        &mut |r: Record| out.write(r),
-    )?;
-    let Some(id) = out.finish(stats.last_ts.unwrap_or(0), stats.summary())? else {
-        return Err(ImportError::Read {
-            path: path.display().to_string(),
-            line: stats.lines,
-            detail: "no market records in the file".into(),
+    loop {
+        let instrument = earlier.clone().unwrap_or_else(|| {
+            let (price_dp, size_dp) = seen.book_dp.unwrap_or((2, 5));
+            Instrument::from_seen(&Seen {
+                venue: venue_of(&symbol, seen.futures),
+                symbol,
+                price_dp,
+                size_dp,
+            })
         });
-    };
-    let mut stats = stats;
-    stats.instrument = Some(instrument);
-    Ok((id, stats))
+        let start = SessionStart {
+            mode: Mode::Import,
+            version: flashmm_core::VERSION.to_string(),
+            config: instrument.to_toml(),
+            label: label.clone(),
+            parent: None,
+            source: Some(Source::File {
+                path: path.display().to_string(),
+                format: "binance".into(),
+                sha256: sha256.clone(),
+                bytes,
+            }),
+        };
+        let mut out = ImportSession::staged(writer, start)?;
+        let scanned = scan_counted(
+            path,
+            opts,
+            Some(symbol),
+            None,
+            seed.as_ref(),
+            false,
+            &mut |r: Record| out.write(r),
+        );
+        let stats = match scanned {
+            Ok((stats, _, _)) => stats,
+            Err(e) => {
+                out.rollback()?;
+                return Err(explain(e));
+            }
+        };
+        if (stats.book_dp, stats.futures) != (seen.book_dp, seen.futures) {
+            // The first lines did not tell the instrument the whole file does: write it again.
+            out.rollback()?;
+            seen = stats;
+            continue;
+        }
+        let Some(id) = out.finish(stats.last_ts.unwrap_or(0), stats.summary())? else {
+            return Err(ImportError::Read {
+                path: path.display().to_string(),
+                line: stats.lines,
+                detail: "no market records in the file".into(),
+            });
+        };
+        let mut stats = stats;
+        stats.instrument = Some(instrument);
+        return Ok((id, stats));
+    }
 }

@@ -120,27 +120,71 @@ impl BlockBuilder {
         Ok(hash)
     }
 
+    /// Drops the entries pushed since the last `take`.
+    pub fn clear(&mut self) {
+        self.count = 0;
+        self.buf.clear();
+    }
+
     /// The block, compressed; the builder is empty again.
     pub fn take(&mut self) -> Result<Vec<u8>, JournalError> {
+        let raw = self.take_raw();
+        raw.compress(&mut self.zstd)
+    }
+
+    /// The block not yet compressed, for compressing elsewhere (the journal's writer thread
+    /// does, while the caller builds the next block); the builder is empty again.
+    pub fn take_raw(&mut self) -> RawBlock {
+        let next = Vec::with_capacity(self.buf.len());
+        let raw = RawBlock {
+            entries: std::mem::replace(&mut self.buf, next),
+            count: self.count,
+            before: self.before,
+            last: self.last,
+        };
+        self.count = 0;
+        raw
+    }
+}
+
+/// A block's entries, `[len][bincode]` each, with its count and edge hashes.
+pub struct RawBlock {
+    entries: Vec<u8>,
+    count: u32,
+    before: [u8; HASH_LEN],
+    last: [u8; HASH_LEN],
+}
+
+impl RawBlock {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The stored block, layout 3. `zstd` is a compressor kept from block to block (a fresh one
+    /// allocates and clears its tables every time); `None` makes one.
+    pub fn compress(
+        &self,
+        zstd: &mut Option<zstd::bulk::Compressor<'static>>,
+    ) -> Result<Vec<u8>, JournalError> {
         let err = |e: std::io::Error| JournalError::Encode {
             seq: 0,
             detail: format!("cannot compress a block: {e}"),
         };
-        let zstd = match &mut self.zstd {
+        let zstd = match zstd {
             Some(z) => z,
-            None => self
-                .zstd
-                .insert(zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(err)?),
+            None => zstd.insert(zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(err)?),
         };
-        let z = zstd.compress(&self.buf).map_err(err)?;
+        let z = zstd.compress(&self.entries).map_err(err)?;
         let mut out = Vec::with_capacity(COMPRESSED_HEADER + z.len());
         out.push(COMPRESSED);
         out.extend_from_slice(&self.count.to_le_bytes());
         out.extend_from_slice(&self.before);
         out.extend_from_slice(&self.last);
         out.extend_from_slice(&z);
-        self.count = 0;
-        self.buf.clear();
         Ok(out)
     }
 }

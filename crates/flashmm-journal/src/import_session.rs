@@ -1,6 +1,8 @@
 //! The writing pass every importer shares: the session begins at the first record (so its
 //! start has that record's time), each record is appended as an input, and the session ends
-//! completed with the importer's summary.
+//! completed with the importer's summary. A staged session (`staged`) is atomic: its entries
+//! join the journal only when it finishes, and one dropped or rolled back unfinished leaves the
+//! journal as it was, so an importer can validate a file in the same pass that writes it.
 
 use crate::binance::{ImportError, Record};
 use crate::{JournalError, Writer};
@@ -10,6 +12,8 @@ pub(crate) struct ImportSession<'w> {
     writer: &'w mut Writer,
     start: Option<SessionStart>,
     id: Option<u64>,
+    /// Staged and neither finished nor rolled back yet.
+    staged: bool,
 }
 
 impl<'w> ImportSession<'w> {
@@ -18,7 +22,27 @@ impl<'w> ImportSession<'w> {
             writer,
             start: Some(start),
             id: None,
+            staged: false,
         }
+    }
+
+    /// A session whose entries stay out of the journal until `finish`; dropping it unfinished
+    /// (an error part way) discards them.
+    pub(crate) fn staged(
+        writer: &'w mut Writer,
+        start: SessionStart,
+    ) -> Result<ImportSession<'w>, ImportError> {
+        writer.stage()?;
+        let mut s = ImportSession::new(writer, start);
+        s.staged = true;
+        Ok(s)
+    }
+
+    /// Discards everything this staged session wrote: the journal is as it was before it.
+    pub(crate) fn rollback(mut self) -> Result<(), ImportError> {
+        self.staged = false;
+        self.writer.rollback()?;
+        Ok(())
     }
 
     pub(crate) fn write(&mut self, r: Record) -> Result<(), ImportError> {
@@ -47,13 +71,30 @@ impl<'w> ImportSession<'w> {
     }
 
     /// Ends the session and flushes it; `None` if no record was written (nothing began).
-    pub(crate) fn finish(self, last_ts: i64, summary: String) -> Result<Option<u64>, ImportError> {
+    pub(crate) fn finish(
+        mut self,
+        last_ts: i64,
+        summary: String,
+    ) -> Result<Option<u64>, ImportError> {
         let Some(id) = self.id else {
             return Ok(None);
         };
         self.writer
             .end(id, last_ts, SessionStatus::Completed, summary)?;
+        if self.staged {
+            self.writer.commit()?;
+            self.staged = false;
+        }
         self.writer.flush(false)?;
         Ok(Some(id))
+    }
+}
+
+impl Drop for ImportSession<'_> {
+    fn drop(&mut self) {
+        if self.staged {
+            // A writer that cannot roll back has failed, and says so at its next write.
+            let _ = self.writer.rollback();
+        }
     }
 }

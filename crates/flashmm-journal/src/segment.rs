@@ -110,6 +110,13 @@ pub fn largest(journal: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// A position in the segments, for `Appender::rollback`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mark {
+    segment: u32,
+    len: u64,
+}
+
 /// Appends records to the newest segment. Owned by the journal's writer thread.
 pub struct Appender {
     journal: PathBuf,
@@ -213,6 +220,35 @@ impl Appender {
         };
         self.len = place.end();
         Ok(place)
+    }
+
+    /// Where the next record would go: what `rollback` cuts back to.
+    pub fn mark(&self) -> Mark {
+        Mark {
+            segment: self.segment,
+            len: self.len,
+        }
+    }
+
+    /// Removes every record appended since `m`: the segments begun since are deleted and the
+    /// one that was newest is cut back to its length then, so the files are as they were.
+    pub fn rollback(&mut self, m: Mark) -> std::io::Result<()> {
+        if self.segment != m.segment {
+            for s in m.segment.saturating_add(1)..=self.segment {
+                match std::fs::remove_file(path(&self.journal, s)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            self.file = std::fs::OpenOptions::new()
+                .read(true)
+                .append(true)
+                .open(path(&self.journal, m.segment))?;
+            self.segment = m.segment;
+        }
+        self.file.set_len(m.len)?;
+        self.len = m.len;
+        Ok(())
     }
 
     /// Makes the records durable against power loss, before sled's index that names them.

@@ -4,15 +4,23 @@
 //! write did not leave.
 
 use super::*;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 pub(crate) enum WriteOp {
     Block {
         first_seq: u64,
-        value: Vec<u8>,
+        /// Compressed on the writer thread, so the caller builds the next block meanwhile.
+        value: codec::RawBlock,
         index: Vec<([u8; 16], [u8; 8])>,
         sessions: Vec<([u8; 8], Vec<u8>)>,
         last_seq: u64,
     },
+    /// Blocks from here on are written to their segment but not indexed in sled until
+    /// `Commit`; `Rollback` removes their bytes again (an import that fails leaves nothing).
+    Stage,
+    Commit,
+    Rollback,
     Flush {
         fsync: bool,
         /// The entry count and chain hash this flush makes durable, for the head file.
@@ -37,8 +45,52 @@ pub struct Writer {
     thread: Option<JoinHandle<()>>,
     /// Durable up to here, as reported by the writer thread.
     durable: u64,
-    /// Block bytes sent since the last flush, which sled may still hold in memory.
-    unflushed: u64,
+    /// Block bytes sent since the last flush, which sled may still hold in memory: counted
+    /// at their raw size when sent, and at their compressed size once the writer thread has
+    /// compressed them (so blocks still queued count in full, erring on the safe side).
+    unflushed: Arc<AtomicU64>,
+    /// While staging (`stage`), what `rollback` restores.
+    staged: Option<Box<Staged>>,
+}
+
+/// The writer's state where staging began.
+struct Staged {
+    next_seq: u64,
+    head: [u8; HASH_LEN],
+    last_index: Option<(u64, i64)>,
+    open: BTreeMap<u64, SessionInfo>,
+    next_session: u64,
+}
+
+/// A block written to its segment while staging, and what sled is to hold for it at `Commit`.
+struct Held {
+    first_seq: u64,
+    stored: Vec<u8>,
+    index: Vec<([u8; 16], [u8; 8])>,
+    sessions: Vec<([u8; 8], Vec<u8>)>,
+    last_seq: u64,
+}
+
+/// Indexes one block in sled: its place, the first seq of each second, its sessions' info.
+fn index_block(
+    j: &Journal,
+    first_seq: u64,
+    stored: Vec<u8>,
+    index: Vec<([u8; 16], [u8; 8])>,
+    sessions: Vec<([u8; 8], Vec<u8>)>,
+) -> std::result::Result<(), sled::Error> {
+    j.store.events.insert(be(first_seq), stored)?;
+    for (k, v) in index {
+        // Keep the first seq seen for a second.
+        let _ = j
+            .store
+            .time
+            .compare_and_swap(k, None as Option<&[u8]>, Some(&v[..]))?;
+    }
+    for (k, v) in sessions {
+        j.store.sessions.insert(k, v)?;
+    }
+    Ok(())
 }
 
 /// How often the head file follows the flushes; it is written at the end too.
@@ -49,11 +101,14 @@ pub(crate) fn write_loop(
     rx: Receiver<WriteOp>,
     mut blocks: segment::Appender,
     inline: bool,
+    sent: Arc<AtomicU64>,
 ) {
     let mut failure: Option<String> = None;
     let mut written: u64 = 0;
     let mut durable_head: Option<integrity::Head> = None;
     let mut head_written: Option<std::time::Instant> = None;
+    let mut staging: Option<(segment::Mark, Vec<Held>)> = None;
+    let mut zstd = None;
     for op in rx {
         match op {
             WriteOp::Block {
@@ -66,6 +121,23 @@ pub(crate) fn write_loop(
                 if failure.is_some() {
                     continue;
                 }
+                let raw_len = value.len() as u64;
+                let value = match value.compress(&mut zstd) {
+                    Ok(v) => {
+                        // The caller counted the block at its raw size; now it is this.
+                        let z = v.len() as u64;
+                        match z <= raw_len {
+                            true => sent.fetch_sub(raw_len - z, Ordering::Relaxed),
+                            false => sent.fetch_add(z - raw_len, Ordering::Relaxed),
+                        };
+                        v
+                    }
+                    Err(e) => {
+                        j.store.failed.store(true, Ordering::SeqCst);
+                        failure = Some(e.to_string());
+                        continue;
+                    }
+                };
                 let stored = if inline {
                     Ok(value)
                 } else {
@@ -84,27 +156,58 @@ pub(crate) fn write_loop(
                         continue;
                     }
                 };
-                let r = (|| -> std::result::Result<(), sled::Error> {
-                    j.store.events.insert(be(first_seq), stored)?;
-                    for (k, v) in index {
-                        // Keep the first seq seen for a second.
-                        let _ = j.store.time.compare_and_swap(
-                            k,
-                            None as Option<&[u8]>,
-                            Some(&v[..]),
-                        )?;
-                    }
-                    for (k, v) in sessions {
-                        j.store.sessions.insert(k, v)?;
-                    }
-                    Ok(())
-                })();
+                if let Some((_, held)) = &mut staging {
+                    held.push(Held {
+                        first_seq,
+                        stored,
+                        index,
+                        sessions,
+                        last_seq,
+                    });
+                    continue;
+                }
+                let r = index_block(&j, first_seq, stored, index, sessions);
                 match r {
                     Ok(()) => written = last_seq + 1,
                     Err(e) => {
                         j.store.failed.store(true, Ordering::SeqCst);
                         failure = Some(e.to_string());
                     }
+                }
+            }
+            WriteOp::Stage => staging = Some((blocks.mark(), Vec::new())),
+            WriteOp::Commit => {
+                let Some((_, held)) = staging.take() else {
+                    continue;
+                };
+                for h in held {
+                    if failure.is_some() {
+                        break;
+                    }
+                    match index_block(&j, h.first_seq, h.stored, h.index, h.sessions) {
+                        Ok(()) => written = h.last_seq + 1,
+                        Err(e) => {
+                            j.store.failed.store(true, Ordering::SeqCst);
+                            failure = Some(e.to_string());
+                        }
+                    }
+                }
+            }
+            WriteOp::Rollback => {
+                let Some((mark, _)) = staging.take() else {
+                    continue;
+                };
+                if inline {
+                    continue;
+                }
+                if let Err(e) = blocks.rollback(mark) {
+                    j.store.failed.store(true, Ordering::SeqCst);
+                    failure.get_or_insert_with(|| {
+                        format!(
+                            "cannot remove a failed import's blocks from {}: {e}",
+                            segment::blocks_dir(&j.dir).display()
+                        )
+                    });
                 }
             }
             WriteOp::Flush { fsync, head, done } => {
@@ -130,6 +233,9 @@ pub(crate) fn write_loop(
                 if let Err(f) = &r {
                     j.store.failed.store(true, Ordering::SeqCst);
                     failure.get_or_insert_with(|| f.clone());
+                }
+                if r.is_ok() {
+                    sent.store(0, Ordering::Relaxed);
                 }
                 if r.is_ok() && head.entries == written {
                     durable_head = Some(head);
@@ -181,12 +287,16 @@ impl Writer {
                 ),
             }
         })?;
-        let (tx, rx) = mpsc::sync_channel(16);
+        // Few blocks queue: each is held uncompressed (up to BLOCK_BYTES) until the thread
+        // takes it.
+        let (tx, rx) = mpsc::sync_channel(4);
         let j = journal.clone();
         let inline = journal.inline_blocks;
+        let unflushed = Arc::new(AtomicU64::new(0));
+        let sent = unflushed.clone();
         let thread = std::thread::Builder::new()
             .name("journal-writer".into())
-            .spawn(move || write_loop(j, rx, blocks, inline))
+            .spawn(move || write_loop(j, rx, blocks, inline, sent))
             .map_err(|e| JournalError::Open {
                 dir: journal.dir.display().to_string(),
                 detail: format!("cannot start the writer thread: {e}"),
@@ -205,7 +315,8 @@ impl Writer {
             tx: Some(tx),
             thread: Some(thread),
             durable: next_seq,
-            unflushed: 0,
+            unflushed,
+            staged: None,
         })
     }
 
@@ -339,6 +450,50 @@ impl Writer {
         Ok(())
     }
 
+    /// Begins staging: entries from here on are written but stay out of the journal until
+    /// `commit`, and `rollback` discards them, leaving the journal as it was. For imports,
+    /// which find a file's errors as they write it.
+    pub(crate) fn stage(&mut self) -> Result<()> {
+        if self.staged.is_some() {
+            return Err(JournalError::Usage("already staging".into()));
+        }
+        self.write_block()?;
+        self.send(WriteOp::Stage)?;
+        self.staged = Some(Box::new(Staged {
+            next_seq: self.next_seq,
+            head: self.head,
+            last_index: self.last_index,
+            open: self.open.clone(),
+            next_session: self.next_session,
+        }));
+        Ok(())
+    }
+
+    /// Makes the staged entries part of the journal (not yet durable: `flush` after).
+    pub(crate) fn commit(&mut self) -> Result<()> {
+        self.write_block()?;
+        self.send(WriteOp::Commit)?;
+        self.staged = None;
+        Ok(())
+    }
+
+    /// Discards every entry appended since `stage`.
+    pub(crate) fn rollback(&mut self) -> Result<()> {
+        let Some(st) = self.staged.take() else {
+            return Ok(());
+        };
+        self.block.clear();
+        self.index.clear();
+        self.touched.clear();
+        self.next_seq = st.next_seq;
+        self.block_first = st.next_seq;
+        self.head = st.head;
+        self.last_index = st.last_index;
+        self.open = st.open;
+        self.next_session = st.next_session;
+        self.send(WriteOp::Rollback)
+    }
+
     fn send(&mut self, op: WriteOp) -> Result<()> {
         let durable = self.durable;
         let failed = || JournalError::Write {
@@ -357,7 +512,8 @@ impl Writer {
             return Ok(());
         }
         // Twice what sled holds unwritten: it copies nodes as they grow.
-        self.journal.check_room(self.unflushed.saturating_mul(2), &format!(
+        let unflushed = self.unflushed.load(Ordering::Relaxed);
+        self.journal.check_room(unflushed.saturating_mul(2), &format!(
             "Stopped writing: entries from seq {} on were not written, and earlier ones are intact.",
             self.block_first
         ))?;
@@ -372,9 +528,10 @@ impl Writer {
         let op = WriteOp::Block {
             first_seq: self.block_first,
             value: {
-                let v = self.block.take()?;
-                self.unflushed += v.len() as u64;
-                v
+                let raw = self.block.take_raw();
+                self.unflushed
+                    .fetch_add(raw.len() as u64, Ordering::Relaxed);
+                raw
             },
             index: std::mem::take(&mut self.index),
             sessions,
@@ -397,7 +554,6 @@ impl Writer {
         match wait.recv() {
             Ok(Ok(upto)) => {
                 self.durable = upto;
-                self.unflushed = 0;
                 Ok(())
             }
             Ok(Err(detail)) => Err(JournalError::Write { detail, durable }),
