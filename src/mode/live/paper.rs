@@ -20,16 +20,21 @@ impl SimSide {
         }
     }
 
-    /// Shows the simulator a market input (book, best bid and offer, trade); others pass by.
-    pub(super) fn on_market(&mut self, ts: i64, input: &Input) {
-        if matches!(
+    /// The inputs the simulator watches: the book, best bid and offer, and trades.
+    pub(super) fn watches(input: &Input) -> bool {
+        matches!(
             input,
             Input::BookSnapshot(_)
                 | Input::BookPolled(_)
                 | Input::BookDelta(_)
                 | Input::Bbo(_)
                 | Input::Trade(_)
-        ) {
+        )
+    }
+
+    /// Shows the simulator a market input; others pass by.
+    pub(super) fn on_market(&mut self, ts: i64, input: &Input) {
+        if Self::watches(input) {
             self.book.apply_market(input);
             self.venue.on_market(ts, input, &self.book);
         }

@@ -130,10 +130,18 @@ impl Live {
         cause: Option<u64>,
         received: Option<Instant>,
     ) -> Result<(), LiveError> {
-        let ts = self.ts();
-        if let Some(sim) = self.sim.as_mut() {
-            sim.on_market(ts, &input);
+        if self.sim.is_some() && super::paper::SimSide::watches(&input) {
+            // In a backtest's order, so a what-if of a paper session is its baseline: what was
+            // due before this entry, then the venue reads it, then the reports it made of it
+            // (fills at once) reach the core before the entry does.
+            self.deliver_sim_reports()?;
+            let ts = self.ts();
+            if let Some(sim) = self.sim.as_mut() {
+                sim.on_market(ts, &input);
+            }
+            self.deliver_sim_reports()?;
         }
+        let ts = self.ts();
         let mut e = Entry {
             seq: 0,
             ts_ns: ts,
