@@ -308,6 +308,11 @@ fn text(b: &[u8]) -> String {
 /// Five minutes of a BTCUSDT book around 60,000: a message every 500 ms moving the top within
 /// a dollar, deep levels that never cross it, and a trade every second on alternate sides.
 fn generated_day() -> (String, String) {
+    generated(600)
+}
+
+/// The first `messages` half-seconds of `generated_day`: the book file and the trades file.
+pub(crate) fn generated(messages: u64) -> (String, String) {
     let mut book = Vec::new();
     for i in 0..10u64 {
         book.push(brow(0, true, "bid", &format!("{}", 59_990 - i), "1.5"));
@@ -317,7 +322,7 @@ fn generated_day() -> (String, String) {
     let price = |c: i64| format!("{}.{:02}", c / 100, c % 100);
     let mut trades = Vec::new();
     let mut prev: Option<(i64, i64)> = None;
-    for k in 1..=600u64 {
+    for k in 1..=messages {
         let t = k * 500_000;
         let m = cents(k);
         let (bid, ask) = (m - 5, m + 5);
