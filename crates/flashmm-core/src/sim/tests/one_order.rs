@@ -250,3 +250,13 @@ fn each_accepted_order_gets_its_own_venue_id() {
         .collect();
     assert_eq!(ids, vec!["sim-1", "sim-2", "sim-3"]);
 }
+
+#[test]
+fn an_order_filled_in_full_as_taker_does_not_rest() {
+    let b = book(&[(dec!(100), dec!(1))], &[(dec!(101), dec!(2))]);
+    let mut v = venue(dec!(0));
+    let r = rest(&mut v, &order(1, Side::Buy, dec!(101), dec!(2), false), &b);
+    assert_eq!(fills(&r), vec![(dec!(2), dec!(0), Liquidity::Taker)]);
+    assert_eq!(v.resting(), 0);
+    assert_eq!(v.queue_ahead(1), None);
+}
