@@ -93,6 +93,11 @@ const FILES: &[(&str, &str, Printers)] = &[
         All(&["journal import"]),
     ),
     (
+        "journal/detect.rs",
+        include_str!("../../crates/flashmm-journal/src/detect.rs"),
+        All(&["backtest"]),
+    ),
+    (
         "journal/jsonl.rs",
         include_str!("../../crates/flashmm-journal/src/jsonl.rs"),
         All(&["journal import"]),

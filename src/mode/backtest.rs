@@ -223,6 +223,36 @@ pub fn default_fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_FIXTURE)
 }
 
+/// The import of one recording (a file, or a Tardis book file with its trades file, book
+/// first), found by its digest or imported now; `true` if imported now.
+fn import_recording(writer: &mut Writer, files: &[PathBuf]) -> Result<(u64, bool), BacktestError> {
+    // An import of any format is found by the files' digest.
+    let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let (sha, _) = flashmm_journal::tardis::digest(&paths)?;
+    if let Some(id) = binance::find_import(writer.journal(), &sha)? {
+        return Ok((id, false));
+    }
+    let shown = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let Some(first) = paths.first() else {
+        return Err(BacktestError::NoData("no --data file".into()));
+    };
+    let format = detect::detect_format(first)?;
+    let (_, id, stats) =
+        detect::import_files(writer, files, &ImportOptions::default()).map_err(|e| {
+            BacktestError::ImportData {
+                path: shown.clone(),
+                format: format.as_str(),
+                err: Box::new(e),
+            }
+        })?;
+    tracing::info!("imported {shown} as session {id}: {}", stats.summary());
+    Ok((id, true))
+}
+
 pub(crate) fn resolve_source(
     writer: &mut Writer,
     data: &Data,
@@ -231,36 +261,16 @@ pub(crate) fn resolve_source(
     symbol: Option<Symbol>,
 ) -> Result<(u64, bool), BacktestError> {
     let (id, imported) = match data {
-        Data::File(path) => {
-            // An import of any format is found by the file's digest.
-            let (sha, _) = binance::file_digest(path)?;
-            match binance::find_import(writer.journal(), &sha)? {
-                Some(id) => (id, false),
-                None => {
-                    let format = detect::detect_format(path)?;
-                    let (_, id, stats) = detect::import(writer, path, &ImportOptions::default())
-                        .map_err(|e| BacktestError::ImportData {
-                            path: path.display().to_string(),
-                            format: format.as_str(),
-                            err: Box::new(e),
-                        })?;
-                    tracing::info!(
-                        "imported {} as session {id}: {}",
-                        path.display(),
-                        stats.summary()
-                    );
-                    (id, true)
-                }
+        Data::File(path) => import_recording(writer, std::slice::from_ref(path))?,
+        Data::Files(paths) => {
+            let groups = detect::recordings(paths)?;
+            match groups.as_slice() {
+                [one] => import_recording(writer, one)?,
+                _ => return Err(BacktestError::NoData(
+                    "several --data files are for a session of several markets ([[markets]] in the config)".into(),
+                )),
             }
         }
-        Data::Files(paths) => match paths.as_slice() {
-            [one] => return resolve_source(writer, &Data::File(one.clone()), from, to, symbol),
-            _ => {
-                return Err(BacktestError::NoData(
-                    "several --data files are for a session of several markets ([[markets]] in the config)".into(),
-                ))
-            }
-        },
         Data::Journal(Some(id)) => {
             let info = writer.journal().session(*id)?;
             if !has_market_data(&info) {
@@ -392,9 +402,9 @@ fn resolve_markets(
         .map_err(|e| BacktestError::Market(e.to_string()))?;
     let mut files: Vec<(u64, Symbol)> = Vec::new();
     let mut imported = false;
-    let paths = match &args.data {
-        Data::File(p) => vec![p.clone()],
-        Data::Files(p) => p.clone(),
+    let groups = match &args.data {
+        Data::File(p) => vec![vec![p.clone()]],
+        Data::Files(p) => detect::recordings(p)?,
         Data::Journal(Some(id)) => {
             // A session that merged several markets: its sources are the markets' data.
             let info = writer.journal().session(*id)?;
@@ -413,9 +423,10 @@ fn resolve_markets(
         }
         Data::Journal(None) => Vec::new(),
     };
-    for p in &paths {
-        let (id, new) = resolve_source(writer, &Data::File(p.clone()), None, None, None)?;
+    for group in &groups {
+        let (id, new) = import_recording(writer, group)?;
         imported |= new;
+        let p = &group[0];
         let sym = flashmm_journal::instrument::of_session(writer.journal(), id)?
             .map(|i| i.market.symbol)
             .ok_or_else(|| {

@@ -3,6 +3,7 @@
 //! the hint becomes the two commands that do the same with the flag.
 
 use flashmm_journal::binance::ImportError;
+use flashmm_journal::tardis::TardisError;
 
 /// `format`: the importer's name, as `journal import --format` takes it.
 pub fn import_hint(path: &str, format: &str, err: &ImportError) -> String {
@@ -22,6 +23,21 @@ pub fn import_hint(path: &str, format: &str, err: &ImportError) -> String {
             format!("line {line}: the local time jumps {dir} by {jump_s} s (from {from} to {to} ns), more than the {max_s} s allowed"),
             Some(format!("flashmm journal import --format {format} --max-time-jump-s SECONDS")),
         ),
+        ImportError::Tardis(t) => match &**t {
+            TardisError::TimeJump {
+                path,
+                line,
+                dir,
+                jump_s,
+                from,
+                to,
+                max_s,
+            } => (
+                format!("{path} line {line}: the local time jumps {dir} by {jump_s} s (from {from} to {to} ns), more than the {max_s} s allowed"),
+                Some(format!("flashmm journal import --format {format} --max-time-jump-s SECONDS")),
+            ),
+            other => (other.to_string(), None),
+        },
         ImportError::NoSymbol => (
             "cannot tell the symbol: no line names one".to_string(),
             Some(format!("flashmm journal import --format {format} --symbol SYMBOL")),

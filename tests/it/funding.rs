@@ -266,4 +266,37 @@ fn a_recorded_funding_rate_imports_and_shows_in_the_backtest_and_the_report() {
     let o = run(&["postmortem", "--session", "2", "--worst", "1"]);
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(text.contains("funding         1 charges"), "{text}");
+    // The HTML page has the same charge in its own table, with the total and its currency.
+    let page = dir.path().join("pm.html");
+    let o = run(&[
+        "postmortem",
+        "--session",
+        "2",
+        "--worst",
+        "1",
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = std::fs::read_to_string(&page).unwrap();
+    let amount = amount.normalize().to_string();
+    let table = html
+        .split(r#"<table class="funding">"#)
+        .nth(1)
+        .and_then(|t| t.split("</table>").next())
+        .unwrap_or_else(|| panic!("no funding table: {html}"));
+    assert_eq!(table.matches("<tr>").count(), 2, "{table}");
+    for cell in [
+        "2024-08-09T00:00:00.000Z".to_string(),
+        "BTCUSDT".into(),
+        "0.0001".into(),
+        amount.clone(),
+        "USDT".into(),
+    ] {
+        assert!(table.contains(&format!(">{cell}")), "{cell} in {table}");
+    }
+    assert!(
+        html.contains(&format!("1 charges, {amount} USDT in all")),
+        "{html}"
+    );
 }

@@ -1,6 +1,7 @@
 //! A seeded mutation test of the importers (issue 11): the Binance importer over the start of
 //! the shipped recording, the Hyperliquid one over its shipped recording (`mutate/hyperliquid`,
-//! a few dozen cases), and the JSONL importer over a signed export of a small journal, each
+//! a few dozen cases), the Tardis CSV one over a hand-written day (`mutate/tardis`), and the
+//! JSONL importer over a signed export of a small journal, each
 //! fed a few hundred damaged copies (truncated, flipped bytes, lines dropped, repeated or
 //! swapped, garbage JSON, extreme numbers, NaN strings, invalid UTF-8, lines of megabytes, edited
 //! timestamps, headers and trailers, damaged gzip streams).
@@ -28,6 +29,7 @@ use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
 mod hyperliquid;
+mod tardis;
 
 /// A case that has not finished in this long has hung.
 const WATCHDOG: Duration = Duration::from_secs(60);

@@ -308,6 +308,11 @@ fn text(b: &[u8]) -> String {
 /// Five minutes of a BTCUSDT book around 60,000: a message every 500 ms moving the top within
 /// a dollar, deep levels that never cross it, and a trade every second on alternate sides.
 fn generated_day() -> (String, String) {
+    generated(600)
+}
+
+/// The first `messages` half-seconds of `generated_day`: the book file and the trades file.
+pub(crate) fn generated(messages: u64) -> (String, String) {
     let mut book = Vec::new();
     for i in 0..10u64 {
         book.push(brow(0, true, "bid", &format!("{}", 59_990 - i), "1.5"));
@@ -317,7 +322,7 @@ fn generated_day() -> (String, String) {
     let price = |c: i64| format!("{}.{:02}", c / 100, c % 100);
     let mut trades = Vec::new();
     let mut prev: Option<(i64, i64)> = None;
-    for k in 1..=600u64 {
+    for k in 1..=messages {
         let t = k * 500_000;
         let m = cents(k);
         let (bid, ask) = (m - 5, m + 5);
@@ -793,4 +798,45 @@ fn backwards_times_are_clamped_and_counted_and_unknown_sides_inferred() {
         .unwrap();
     // Below the first book's mid (100.01): the seller crossed.
     assert_eq!(t, Side::Sell);
+}
+
+#[test]
+fn backtest_data_detects_tardis_files_and_pairs_the_trades_with_their_book() {
+    let dir = tempfile::tempdir().unwrap();
+    let (book, trades) = generated_day();
+    // Named like nothing in particular, one gzip and one plain with a BOM: the headers decide.
+    let b = write(dir.path(), "day1.gz", &book);
+    let t = write(dir.path(), "day1-prints.csv", &format!("\u{feff}{trades}"));
+    let j = dir.path().join("j");
+    let (bs, ts) = (b.to_str().unwrap(), t.to_str().unwrap());
+    // The trades file may come first; it is imported with its book as one session.
+    let o = flashmm(&j, &["backtest", "--data", ts, "--data", bs, "--json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("--json");
+    assert_eq!(v["symbol"], "BTCUSDT");
+    assert!(v["quotes"].as_u64().unwrap_or(0) > 0, "{v}");
+    // 1 snapshot, 600 messages and 300 trades: both files are in the session.
+    assert_eq!(v["events"], 901, "{v}");
+    let jj = Journal::open(&j).unwrap();
+    let market = inputs(&jj, 1);
+    let trades_in = market
+        .iter()
+        .filter(|(_, _, i)| matches!(i, Input::Trade(_)))
+        .count();
+    assert_eq!(trades_in, 300);
+    drop(jj);
+    // The same pair again is found by its digest, not imported twice.
+    let o = flashmm(&j, &["backtest", "--data", bs, "--data", ts, "--json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let ls = text(&flashmm(&j, &["journal", "ls"]).stdout);
+    assert_eq!(ls.matches("tardis import").count(), 1, "{ls}");
+    let v = flashmm(&j, &["journal", "verify"]);
+    assert!(v.status.success(), "{}", text(&v.stdout));
+    // The book file alone is a recording too; trades alone are refused, naming the file.
+    let j2 = dir.path().join("j2");
+    let o = flashmm(&j2, &["backtest", "--data", bs, "--json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = flashmm(&j2, &["backtest", "--data", ts]);
+    let e = text(&o.stderr);
+    assert!(!o.status.success() && e.contains(ts), "{e}");
 }

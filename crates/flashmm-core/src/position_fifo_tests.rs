@@ -209,3 +209,28 @@ proptest! {
         prop_assert!((pnl.total - p.equity(mark)).abs() < dec!(0.000000000001));
     }
 }
+
+#[test]
+fn funding_is_its_own_term_in_cash_and_pnl_and_the_contract_is_kept() {
+    let mut p = coinm();
+    assert_eq!(
+        p.contract(),
+        crate::contract::Contract {
+            inverse: true,
+            multiplier: dec!(100),
+        }
+    );
+    let mut p2 = Position::default();
+    p2.apply_fill(Side::Buy, dec!(100), dec!(2), dec!(0.01));
+    // Paid 0.02, then received 0.005: cash and the funding term move by both, nothing else.
+    p2.apply_funding(dec!(-0.02));
+    p2.apply_funding(dec!(0.005));
+    assert_eq!(p2.cash(), dec!(-200) - dec!(0.01) - dec!(0.015));
+    let pnl = p2.pnl(dec!(101));
+    assert_eq!(pnl.funding, dec!(-0.015));
+    assert_eq!((pnl.realized, pnl.unrealized), (dec!(0), dec!(2)));
+    assert_eq!(pnl.total, dec!(2) - dec!(0.01) - dec!(0.015));
+    assert_eq!(pnl.total, p2.equity(dec!(101)));
+    p.apply_funding(dec!(0.000012));
+    assert_eq!(p.pnl(dec!(50000)).funding, dec!(0.000012));
+}

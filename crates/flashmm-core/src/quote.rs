@@ -206,6 +206,10 @@ pub fn ladder(
 mod rounding_tests;
 
 #[cfg(test)]
+#[path = "quote_ladder_tests.rs"]
+mod ladder_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -22,8 +22,11 @@ use std::path::{Path, PathBuf};
 
 mod csv;
 mod merge;
+mod peek;
 mod rows;
 mod stream;
+
+pub use peek::{peek, Dataset, Peek};
 
 use csv::Kind;
 
@@ -159,8 +162,9 @@ fn classify(paths: &[PathBuf]) -> Result<(PathBuf, Option<PathBuf>), ImportError
     }
 }
 
-/// The sha256 of the files' bytes, the book's first, and their total size.
-fn digest(files: &[&Path]) -> Result<(String, u64), ImportError> {
+/// The sha256 of the files' bytes, the book's first, and their total size: for one file, the
+/// same as every importer's digest of it.
+pub fn digest(files: &[&Path]) -> Result<(String, u64), ImportError> {
     let mut h = Sha256::new();
     let mut bytes = 0;
     for p in files {

@@ -6,9 +6,10 @@ use crate::chart::{self, Chart, Event, Marker, Shape, XAxis};
 use crate::html::{signed, Cell, Page};
 use crate::markout::Mark;
 use flashmm_core::event::when;
-use flashmm_core::event::Side;
+use flashmm_core::event::{Side, Symbol};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
+use std::collections::BTreeMap;
 
 fn n(x: Decimal) -> String {
     x.normalize().to_string()
@@ -101,10 +102,79 @@ impl Postmortem {
             .collect();
         let head_ref: Vec<&str> = head.iter().map(|s| s.as_str()).collect();
         page.table("fills", &head_ref, rows);
+        self.funding_section(&mut page);
         for fs in &self.fills {
             self.fill_section(&mut page, fs);
         }
         page.finish()
+    }
+
+    /// The settlement currency a market's charges are in, from the session's config: a
+    /// market it does not name (an import's defaults) takes `[market]`'s.
+    fn settle_currency(&self, symbol: Symbol) -> String {
+        let cfg = &self.picked.cfg;
+        cfg.market_configs()
+            .ok()
+            .and_then(|cs| cs.into_iter().find(|c| c.market.symbol == symbol))
+            .map_or_else(
+                || cfg.market.settle_currency.clone(),
+                |c| c.market.settle_currency,
+            )
+    }
+
+    /// The funding the session paid or received: a PnL term no fill explains, so it has its
+    /// own table; totals are per currency, since an inverse market's charges are in its coin.
+    fn funding_section(&self, page: &mut Page) {
+        if self.funding.is_empty() {
+            return;
+        }
+        page.heading(2, "Funding", Some("funding"));
+        let mut totals: BTreeMap<String, Decimal> = BTreeMap::new();
+        let rows = self
+            .funding
+            .iter()
+            .map(|c| {
+                let f = &c.funding;
+                let currency = self.settle_currency(c.symbol);
+                *totals.entry(currency.clone()).or_default() += f.amount;
+                vec![
+                    Cell::text(when::format(f.due_ns)),
+                    Cell::num(c.seq.to_string()),
+                    Cell::text(c.symbol.to_string()),
+                    Cell::num(n(f.rate)),
+                    Cell::num(n(f.position)),
+                    Cell::num(n(f.mark)),
+                    signed(n(f.amount)),
+                    Cell::text(currency),
+                ]
+            })
+            .collect();
+        let total = totals
+            .iter()
+            .map(|(cur, t)| format!("{} {cur}", n(*t)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        page.p(
+            "sub",
+            &format!(
+                "{} charges, {total} in all (positive: received)",
+                self.funding.len()
+            ),
+        );
+        page.table(
+            "funding",
+            &[
+                "due (UTC)",
+                "seq",
+                "symbol",
+                "rate",
+                "position",
+                "mark",
+                "charge",
+                "currency",
+            ],
+            rows,
+        );
     }
 
     fn chart(&self, fs: &FillStudy) -> Chart {

@@ -172,4 +172,6 @@ fn with_feed_latency_the_recorded_lag_is_added_and_jitter_is_seeded() {
     assert_eq!(a, arrivals(42));
     assert!(a.iter().all(|t| (50 * MS..=80 * MS).contains(t)), "{a:?}");
     assert!(a.windows(2).any(|w| w[0] != w[1]));
+    // The bound is 30 ms, not 30 ns more than a millisecond: the draws spread over it.
+    assert!(a.iter().any(|t| *t > 65 * MS), "{a:?}");
 }

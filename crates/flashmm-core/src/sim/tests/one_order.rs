@@ -194,3 +194,69 @@ fn a_cancel_returns_the_unfilled_size_and_one_that_overtakes_its_order_cancels_i
     assert!(matches!(&r[0].input, Input::OrderCanceled(c) if c.cid == 2));
     assert_eq!(v.resting(), 0);
 }
+
+#[test]
+fn a_crossing_sell_takes_the_bids_down_to_its_price_then_rests() {
+    let b = book(
+        &[
+            (dec!(100), dec!(0.5)),
+            (dec!(99.5), dec!(0.2)),
+            (dec!(99), dec!(9)),
+        ],
+        &[(dec!(101), dec!(1))],
+    );
+    let mut v = venue(dec!(0));
+    let r = rest(
+        &mut v,
+        &order(1, Side::Sell, dec!(99.5), dec!(1.0), false),
+        &b,
+    );
+    // 0.5 at 100 and 0.2 at 99.5; the 99 bid is below the limit, so 0.3 rests at 99.5.
+    assert_eq!(
+        fills_of(&r),
+        vec![(1, dec!(100), dec!(0.5)), (1, dec!(99.5), dec!(0.2))]
+    );
+    assert_eq!(v.resting(), 1);
+}
+
+#[test]
+fn an_order_of_no_size_or_no_price_is_rejected() {
+    let b = book(&[(dec!(100), dec!(1))], &[(dec!(101), dec!(1))]);
+    for (price, qty) in [
+        (dec!(99), dec!(0)),
+        (dec!(0), dec!(1)),
+        (dec!(99), dec!(-1)),
+    ] {
+        let mut v = venue(dec!(0));
+        let r = rest(&mut v, &order(1, Side::Buy, price, qty, true), &b);
+        assert!(
+            matches!(&r[0].input, Input::OrderReject(x) if x.reason.contains("invalid order")),
+            "{price} x {qty}: {r:?}"
+        );
+        assert_eq!(v.resting(), 0);
+    }
+}
+
+#[test]
+fn each_accepted_order_gets_its_own_venue_id() {
+    let b = book(&[(dec!(100), dec!(1))], &[(dec!(101), dec!(1))]);
+    let mut v = venue(dec!(0));
+    let ids: Vec<String> = (1..=3)
+        .flat_map(|cid| rest(&mut v, &order(cid, Side::Buy, dec!(99), dec!(1), true), &b))
+        .filter_map(|r| match r.input {
+            Input::OrderAck(a) => Some(a.venue_order_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids, vec!["sim-1", "sim-2", "sim-3"]);
+}
+
+#[test]
+fn an_order_filled_in_full_as_taker_does_not_rest() {
+    let b = book(&[(dec!(100), dec!(1))], &[(dec!(101), dec!(2))]);
+    let mut v = venue(dec!(0));
+    let r = rest(&mut v, &order(1, Side::Buy, dec!(101), dec!(2), false), &b);
+    assert_eq!(fills(&r), vec![(dec!(2), dec!(0), Liquidity::Taker)]);
+    assert_eq!(v.resting(), 0);
+    assert_eq!(v.queue_ahead(1), None);
+}

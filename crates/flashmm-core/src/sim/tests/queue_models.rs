@@ -73,6 +73,20 @@ fn the_log_form_moves_us_up_by_its_share() {
 }
 
 #[test]
+fn a_trade_whose_size_was_replaced_behind_us_is_not_taken_for_a_later_cancel() {
+    let mut v = venue_with(QueueKind::Power, 2.0);
+    let mut b = resting_behind_three(&mut v);
+    v.on_market(75 * MS, &trade(dec!(100), dec!(1), Side::Sell), &b);
+    assert_eq!(v.queue_ahead(1), Some(dec!(2)));
+    // The level shows 4 again: the trade took 1 and 1 joined behind us; the trade is counted.
+    cancel_to(&mut v, &mut b, dec!(4));
+    assert_eq!(v.queue_ahead(1), Some(dec!(2)));
+    // Then 4 -> 2.5, all of it a cancel: front 2, back 2, half of 1.5 ahead: 2 - 0.75.
+    cancel_to(&mut v, &mut b, dec!(2.5));
+    assert_eq!(v.queue_ahead(1), Some(dec!(1.25)));
+}
+
+#[test]
 fn a_trade_then_the_depth_it_caused_is_counted_once() {
     let mut v = venue_with(QueueKind::Power, 2.0);
     let mut b = resting_behind_three(&mut v);

@@ -267,3 +267,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_later_order_of_ours_behind_more_others_waits_for_them_and_our_earlier_one() {
+    let mut b = bids();
+    let mut v = venue(dec!(0));
+    rest_all(&mut v, &[(0, buy(1, dec!(100), dec!(1)))], &b);
+    // Others join at 100 before our second order arrives: it has 3 of theirs ahead, and ours.
+    b.apply_delta(&level_delta(Side::Buy, dec!(100), dec!(3)));
+    v.on_market(
+        55 * MS,
+        &Input::BookDelta(level_delta(Side::Buy, dec!(100), dec!(3))),
+        &b,
+    );
+    rest_all(&mut v, &[(10, buy(2, dec!(100), dec!(1)))], &b);
+    assert_eq!(v.queue_ahead(2), Some(dec!(3)));
+    // 3.5 printed: 2 others, then 1 to our first order; the second has 3 + 1 ahead, so 0.5 of
+    // them are still ahead of it (all others': our first order is done).
+    v.on_market(70 * MS, &trade(dec!(100), dec!(3.5), Side::Sell), &b);
+    assert_eq!(fills_of(&reports(&mut v)), vec![(1, dec!(100), dec!(1))]);
+    assert_eq!(v.queue_ahead(2), Some(dec!(0.5)));
+}
