@@ -4,6 +4,7 @@
 use super::open;
 use anyhow::{bail, Context, Result};
 use clap::{Subcommand, ValueEnum};
+use flashmm::mode::progress::ImportBar;
 use flashmm_core::event::{when, Symbol};
 use flashmm_journal::binance::{self, ImportOptions};
 use flashmm_journal::stream::{market_reach, MarketReach};
@@ -133,16 +134,19 @@ pub(super) fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32>
                 if allow_gaps || symbol.is_some() {
                     bail!("--allow-gaps and --symbol apply to --format binance; Tardis rows name their symbol and carry no update ids to have gaps in");
                 }
+                let bar = ImportBar::start("import");
                 let opts = ImportOptions {
                     strict,
                     force,
                     max_time_jump_s,
+                    progress: bar.progress(),
                     ..ImportOptions::default()
                 };
                 let journal = open(dir)?;
                 let mut writer = journal.writer()?;
-                let (id, stats) = tardis::import(&mut writer, &files, &opts)
-                    .context("importing Tardis CSV files")?;
+                let imported = tardis::import(&mut writer, &files, &opts);
+                drop(bar);
+                let (id, stats) = imported.context("importing Tardis CSV files")?;
                 println!("imported as session {id}: {}", tardis::summary(&stats));
                 if let Some(i) = &stats.instrument {
                     println!("  instrument: {}", i.describe());
@@ -163,18 +167,21 @@ pub(super) fn run_journal(dir: &std::path::Path, cmd: JournalCmd) -> Result<i32>
                             .map(|s| Symbol::new(&s.to_ascii_uppercase()))
                             .transpose()
                             .context("--symbol")?;
+                        let bar = ImportBar::start("import");
                         let opts = ImportOptions {
                             strict,
                             allow_gaps,
                             symbol,
                             force,
                             max_time_jump_s,
+                            progress: bar.progress(),
                         };
                         let imported = if matches!(format, ImportFormat::Binance) {
                             binance::import(&mut writer, &file, &opts)
                         } else {
                             hyperliquid::import(&mut writer, &file, &opts)
                         };
+                        drop(bar);
                         let (id, stats) =
                             imported.with_context(|| format!("importing {}", file.display()))?;
                         println!(

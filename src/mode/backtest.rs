@@ -241,14 +241,18 @@ fn import_recording(writer: &mut Writer, files: &[PathBuf]) -> Result<(u64, bool
         return Err(BacktestError::NoData("no --data file".into()));
     };
     let format = detect::detect_format(first)?;
-    let (_, id, stats) =
-        detect::import_files(writer, files, &ImportOptions::default()).map_err(|e| {
-            BacktestError::ImportData {
-                path: shown.clone(),
-                format: format.as_str(),
-                err: Box::new(e),
-            }
-        })?;
+    let bar = crate::mode::progress::ImportBar::start("import");
+    let opts = ImportOptions {
+        progress: bar.progress(),
+        ..ImportOptions::default()
+    };
+    let imported = detect::import_files(writer, files, &opts);
+    drop(bar);
+    let (_, id, stats) = imported.map_err(|e| BacktestError::ImportData {
+        path: shown.clone(),
+        format: format.as_str(),
+        err: Box::new(e),
+    })?;
     tracing::info!("imported {shown} as session {id}: {}", stats.summary());
     Ok((id, true))
 }

@@ -1,6 +1,9 @@
 //! A progress bar on stderr, drawn only when stderr is a terminal.
 
+use flashmm_journal::progress::ImportProgress;
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct Progress {
@@ -44,6 +47,53 @@ impl Progress {
         if self.enabled {
             eprint!("\r{}\r", " ".repeat(80));
             let _ = std::io::stderr().flush();
+        }
+    }
+}
+
+/// An import's progress, drawn from a thread of its own while the import counts what it reads
+/// (only on a terminal); the bar is cleared when this is dropped.
+pub struct ImportBar {
+    progress: Arc<ImportProgress>,
+    stop: Arc<AtomicBool>,
+    drawer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ImportBar {
+    pub fn start(label: &'static str) -> ImportBar {
+        let progress = Arc::new(ImportProgress::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let drawer = std::io::stderr().is_terminal().then(|| {
+            let (progress, stop) = (progress.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut bar = Progress::new(label, 1);
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(100));
+                    let (done, total) = progress.read();
+                    bar.total = total.max(1);
+                    bar.update(done);
+                }
+                bar.finish();
+            })
+        });
+        ImportBar {
+            progress,
+            stop,
+            drawer,
+        }
+    }
+
+    /// What the importer counts into (`ImportOptions::progress`).
+    pub fn progress(&self) -> Option<Arc<ImportProgress>> {
+        Some(self.progress.clone())
+    }
+}
+
+impl Drop for ImportBar {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(d) = self.drawer.take() {
+            let _ = d.join();
         }
     }
 }

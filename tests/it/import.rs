@@ -929,3 +929,37 @@ fn an_import_that_fails_at_its_end_leaves_the_journal_as_it_was() {
         flashmm_journal::Verified::Intact { entries, .. } if entries == 41_249 + stats.entries + 2
     ));
 }
+
+/// Issue 12: every importer shows progress on long files. Binance reads its file once (its
+/// probe of the first lines is not counted), Hyperliquid twice; both end at the whole.
+#[test]
+fn binance_and_hyperliquid_imports_count_their_progress_to_the_end() {
+    use flashmm_journal::progress::ImportProgress;
+    use std::sync::Arc;
+    for (path, passes, hl) in [
+        (fixture(), 1, false),
+        (fixtures_dir().join("hyperliquid-btc-20250126.gz"), 2, true),
+    ] {
+        let d = tempfile::tempdir().unwrap();
+        let j = Journal::open(d.path()).unwrap();
+        let mut w = j.writer().unwrap();
+        let p = Arc::new(ImportProgress::default());
+        let opts = ImportOptions {
+            progress: Some(p.clone()),
+            ..ImportOptions::default()
+        };
+        if hl {
+            flashmm_journal::hyperliquid::import(&mut w, &path, &opts).unwrap();
+        } else {
+            binance::import(&mut w, &path, &opts).unwrap();
+        }
+        w.close().unwrap();
+        let (done, total) = p.read();
+        assert_eq!(
+            total,
+            passes * std::fs::metadata(&path).unwrap().len(),
+            "{path:?}"
+        );
+        assert_eq!(done, total, "{path:?}");
+    }
+}

@@ -840,3 +840,22 @@ fn backtest_data_detects_tardis_files_and_pairs_the_trades_with_their_book() {
     let e = text(&o.stderr);
     assert!(!o.status.success() && e.contains(ts), "{e}");
 }
+
+/// Issue 12: every importer shows progress on long files. The importer counts what it reads
+/// against what it will read, and ends at the whole of it: two passes over both files here.
+#[test]
+fn a_tardis_import_counts_its_progress_to_the_end_of_both_passes() {
+    let d = tempfile::tempdir().unwrap();
+    let book = write(d.path(), "book.csv.gz", &csv(BOOK_H, &book_rows()));
+    let trades = write(d.path(), "trades.csv", &csv(TRADES_H, &trade_rows()));
+    let p = std::sync::Arc::new(flashmm_journal::progress::ImportProgress::default());
+    let opts = ImportOptions {
+        progress: Some(p.clone()),
+        ..ImportOptions::default()
+    };
+    import_into(&fresh(d.path()), &[book.clone(), trades.clone()], &opts).unwrap();
+    let size = |f: &PathBuf| std::fs::metadata(f).unwrap().len();
+    let (done, total) = p.read();
+    assert_eq!(total, 2 * (size(&book) + size(&trades)));
+    assert_eq!(done, total);
+}

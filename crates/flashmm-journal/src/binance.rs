@@ -117,6 +117,8 @@ pub struct ImportOptions {
     pub force: bool,
     /// The largest step of the local time between two lines, either way.
     pub max_time_jump_s: u64,
+    /// Where the importer counts the bytes it reads, for the caller's progress display.
+    pub progress: Option<std::sync::Arc<crate::progress::ImportProgress>>,
 }
 
 /// Six hours: a collector that lost its network for longer than that has made two recordings.
@@ -133,6 +135,7 @@ impl Default for ImportOptions {
             symbol: None,
             force: false,
             max_time_jump_s: DEFAULT_MAX_TIME_JUMP_S,
+            progress: None,
         }
     }
 }
@@ -780,8 +783,9 @@ fn scan_counted(
         detail: e.to_string(),
     };
     let file = std::fs::File::open(path).map_err(open_err)?;
+    let shown = opts.progress.clone().filter(|_| !probe);
     let mut hashing = HashingReader {
-        inner: file,
+        inner: crate::progress::Counted::new(file, shown),
         hasher,
         bytes: 0,
     };
@@ -1092,6 +1096,9 @@ pub fn import(
     path: &Path,
     opts: &ImportOptions,
 ) -> Result<(u64, ImportStats), ImportError> {
+    if let Some(p) = &opts.progress {
+        p.expect_files([path], 1);
+    }
     // A file without a snapshot first may continue the journal's last import of its symbol.
     let first = continues::first_diff(path)?;
     let lookup = match &first {

@@ -347,7 +347,7 @@ fn scan(
     };
     let file = std::fs::File::open(path).map_err(open_err)?;
     let mut hashing = HashingReader {
-        inner: file,
+        inner: crate::progress::Counted::new(file, opts.progress.clone()),
         hasher,
         bytes: 0,
     };
@@ -411,6 +411,9 @@ pub fn import(
     path: &Path,
     opts: &ImportOptions,
 ) -> Result<(u64, ImportStats), ImportError> {
+    if let Some(p) = &opts.progress {
+        p.expect_files([path], 2);
+    }
     // Pass 1: validate everything, learn the coin and hash the file; nothing is written.
     let mut hasher = Sha256::new();
     let (seen, coin, sha256, bytes) = match scan(path, opts, Some(&mut hasher), &mut |_| Ok(())) {

@@ -14,6 +14,7 @@ mod import_session;
 pub mod instrument;
 pub mod jsonl;
 pub mod merge;
+pub mod progress;
 pub mod stream;
 pub mod tardis;
 

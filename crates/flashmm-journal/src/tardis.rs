@@ -234,6 +234,10 @@ pub fn import(
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(", ");
+    if let Some(p) = &opts.progress {
+        // Two passes: one that validates, one that writes.
+        p.expect_files(ordered.iter().copied(), 2);
+    }
     let (sha256, bytes) = digest(&ordered)?;
     if !opts.force {
         if let Some(session) = find_import(writer.journal(), &sha256)? {

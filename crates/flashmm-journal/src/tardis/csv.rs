@@ -153,12 +153,20 @@ pub(super) struct Lines {
 
 impl Lines {
     pub(super) fn open(path: &Path) -> Result<Lines, ImportError> {
+        Self::open_counted(path, None)
+    }
+
+    /// `open`, adding what is read to an import's progress.
+    pub(super) fn open_counted(
+        path: &Path,
+        progress: Option<std::sync::Arc<crate::progress::ImportProgress>>,
+    ) -> Result<Lines, ImportError> {
         let shown = path.display().to_string();
         let open_err = |e: std::io::Error| ImportError::Open {
             path: shown.clone(),
             detail: e.to_string(),
         };
-        let mut file = File::open(path).map_err(open_err)?;
+        let mut file = crate::progress::Counted::new(File::open(path).map_err(open_err)?, progress);
         // Sniff the first two bytes (a short read is retried), then put them back in front.
         let mut head = Vec::with_capacity(2);
         Read::by_ref(&mut file)

@@ -56,12 +56,12 @@ pub(super) fn scan(
 ) -> Result<Scanned, ImportError> {
     let mut stats = ImportStats::default();
     let mut book_head = Head {
-        events: Events::new(Source::open(files.book)?),
+        events: Events::new(Source::open_counted(files.book, opts.progress.clone())?),
         next: None,
     };
     let mut trade_head = match files.trades {
         Some(p) => Some(Head {
-            events: Events::new(Source::open(p)?),
+            events: Events::new(Source::open_counted(p, opts.progress.clone())?),
             next: None,
         }),
         None => None,

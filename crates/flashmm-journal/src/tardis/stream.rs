@@ -100,7 +100,15 @@ pub(super) fn malformed(
 
 impl Source {
     pub(super) fn open(path: &Path) -> Result<Source, ImportError> {
-        let mut lines = Lines::open(path)?;
+        Self::open_counted(path, None)
+    }
+
+    /// `open`, adding what is read to an import's progress.
+    pub(super) fn open_counted(
+        path: &Path,
+        progress: Option<std::sync::Arc<crate::progress::ImportProgress>>,
+    ) -> Result<Source, ImportError> {
+        let mut lines = Lines::open_counted(path, progress)?;
         let shown = path.display().to_string();
         let header_err = |detail: &str| TardisError::Header {
             path: shown.clone(),
